@@ -1,0 +1,1 @@
+"""unibert-jax: UniBERT pre-training (MLM + adversarial language discriminator + distillation) in JAX/Flax."""

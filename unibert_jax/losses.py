@@ -1,0 +1,58 @@
+"""The three UniBERT losses, on the gathered masked positions only.
+
+Every loss is a weighted mean over prediction slots (mlm_weights) or sequences, so padding
+slots and padding rows (weight 0) never count.
+"""
+
+import jax
+import jax.numpy as jnp
+
+KD_NORMALIZATIONS = ('topk', 'full')
+
+
+def gather_positions(hidden, positions):
+  """hidden [B, L, d], positions [B, P] -> [B, P, d]: the states at the masked slots."""
+  return jnp.take_along_axis(hidden, positions[..., None], axis=1)
+
+
+def _weighted_mean(values, weights):
+  return (values * weights).sum() / jnp.maximum(weights.sum(), 1e-8)
+
+
+def mlm_loss(logits, targets, weights):
+  """Cross-entropy and accuracy of logits [B, P, V] against targets [B, P]."""
+  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  target_log_probs = jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+  correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+  return _weighted_mean(-target_log_probs, weights), _weighted_mean(correct, weights)
+
+
+def distillation_loss(student_logits, teacher_values, teacher_indices, weights, *,
+                      temperature: float, normalization: str = 'topk'):
+  """Sparse KL(teacher || student) over the teacher's top-k support, times T^2.
+
+  The teacher distribution is its softmax over the k cached logits at temperature T.
+  'topk' renormalises the student over the same k indices; 'full' keeps the student's
+  log-softmax over the whole vocabulary (so mass outside the k indices is penalised).
+  """
+  t = temperature
+  teacher_log_p = jax.nn.log_softmax(teacher_values.astype(jnp.float32) / t, axis=-1)
+  student_scaled = student_logits.astype(jnp.float32) / t
+  if normalization == 'topk':
+    student_log_q = jax.nn.log_softmax(
+        jnp.take_along_axis(student_scaled, teacher_indices, axis=-1), axis=-1)
+  elif normalization == 'full':
+    student_log_q = jnp.take_along_axis(
+        jax.nn.log_softmax(student_scaled, axis=-1), teacher_indices, axis=-1)
+  else:
+    raise ValueError(f'kd.normalization must be one of {KD_NORMALIZATIONS}, got {normalization!r}.')
+  kl = (jnp.exp(teacher_log_p) * (teacher_log_p - student_log_q)).sum(-1)
+  return _weighted_mean(kl, weights) * t * t
+
+
+def adversarial_loss(language_logits, language_id, row_weights):
+  """Discriminator cross-entropy and accuracy over sequences ([B, n_languages], [B])."""
+  log_probs = jax.nn.log_softmax(language_logits.astype(jnp.float32), axis=-1)
+  nll = -jnp.take_along_axis(log_probs, language_id[:, None], axis=-1)[:, 0]
+  correct = (jnp.argmax(language_logits, axis=-1) == language_id).astype(jnp.float32)
+  return _weighted_mean(nll, row_weights), _weighted_mean(correct, row_weights)
