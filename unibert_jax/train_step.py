@@ -228,3 +228,43 @@ def build_train_program(config: ml_collections.ConfigDict, mesh: jax.sharding.Me
                    donate_argnums=0),
       evaluate=jax.jit(functools.partial(eval_step, graphdef, config),
                        in_shardings=(state_sh, batch_sh), out_shardings=replicated))
+
+
+# The checkpoint format: nested dicts with string keys ('model', 'optimizer', layer numbers as
+# strings), stable across flax versions and readable by any Orbax tool.
+
+def _stringify_keys(tree):
+  if isinstance(tree, dict):
+    return {str(k): _stringify_keys(v) for k, v in tree.items()}
+  return tree
+
+
+def _keys_like(like, tree):
+  if isinstance(like, dict):
+    return {k: _keys_like(v, tree[str(k)]) for k, v in like.items()}
+  return tree
+
+
+def to_checkpoint(state) -> dict:
+  """nnx.State of (model, optimizer) -> {'model': ..., 'optimizer': ...} of arrays."""
+  pure = nnx.to_pure_dict(state)
+  return {'model': _stringify_keys(pure[0]), 'optimizer': _stringify_keys(pure[1])}
+
+
+def from_checkpoint(program: TrainProgram, tree: dict):
+  """The inverse of to_checkpoint, onto the program's state structure."""
+  like = nnx.to_pure_dict(program.abstract_state)
+  state = jax.tree.map(lambda x: x, program.abstract_state)
+  nnx.replace_by_pure_dict(state, {0: _keys_like(like[0], tree['model']),
+                                   1: _keys_like(like[1], tree['optimizer'])})
+  return state
+
+
+def abstract_checkpoint(program: TrainProgram) -> dict:
+  """ShapeDtypeStructs (with the program's target shardings) of to_checkpoint's output."""
+  return to_checkpoint(program.abstract_state)
+
+
+def merge_model(program: TrainProgram, state) -> model_lib.UniBert:
+  model, _ = nnx.merge(program.graphdef, state)
+  return model

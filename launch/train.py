@@ -1,0 +1,65 @@
+r"""The main job: train a UniBERT encoder (and everything it needs) in one command.
+
+  python launch/train.py --config=configs/demo.py --workdir=/tmp/unibert_demo
+  python launch/train.py --config=configs/base.py:small --workdir=DIR --config.train.steps=1000
+  python launch/train.py --config=configs/base.py --compile_only   # shapes only, no data
+
+Several processes (GPU nodes): pass --coordinator_address=host:port --num_processes=N
+--process_id=I (or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID), or
+--distributed_auto on TPU pods and SLURM.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/demo.py.',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (data, checkpoints, metrics).')
+_COMPILE_ONLY = flags.DEFINE_bool(
+    'compile_only', False, 'Lower and compile the train step from shapes and print its memory '
+    'analysis; allocates no parameters and reads no data.')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', '', 'host:port of process 0.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process\'s index.')
+_DISTRIBUTED_AUTO = flags.DEFINE_bool('distributed_auto', False,
+                                      'jax.distributed.initialize() from the environment.')
+
+
+def main(argv):
+  del argv
+  from unibert_jax import distributed  # pylint: disable=g-import-not-at-top
+  distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                         auto=_DISTRIBUTED_AUTO.value)
+  import jax  # pylint: disable=g-import-not-at-top
+  from unibert_jax import config_validation, sharding, train_step, trainer  # pylint: disable=g-import-not-at-top
+
+  config = _CONFIG.value
+  try:
+    config_validation.validate(config, jax.device_count(), jax.process_count())
+    if _COMPILE_ONLY.value:
+      program = train_step.build_train_program(config, sharding.make_mesh(config.mesh.shape))
+      _, report = trainer.compile_report(program)
+      print(json.dumps(report))
+      return
+    if not _WORKDIR.value:
+      raise ValueError('--workdir is required (the run directory).')
+    from unibert_jax import pipeline  # pylint: disable=g-import-not-at-top  # data, teacher, export
+    summary = pipeline.run(config, _WORKDIR.value)
+  except (config_validation.ConfigError, trainer.NonFiniteLossError, ValueError,
+          FileNotFoundError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(1)
+  if jax.process_index() == 0:
+    print(json.dumps(summary))
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['config'])
+  app.run(main)

@@ -1,0 +1,52 @@
+"""Trains a few steps on a (2, 2, 2) mesh of 8 devices, checkpoints, and saves MLM logits.
+
+  XLA_FLAGS=--xla_force_host_platform_device_count=8 \
+      python tests/helpers/save_sharded_checkpoint.py WORKDIR TOKENIZER_DIR INPUTS.npz
+
+INPUTS.npz holds input_ids and attention_mask; the encoder's logits on them, computed from the
+sharded in-memory state, go to WORKDIR/reference_logits.npy. Used by tests/test_hf_io.py to
+check that an export made on one device reproduces them.
+"""
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+
+import jax  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+from helpers import sharded_steps
+from unibert_jax import checkpointing, sharding, train_step
+
+MESH = (2, 2, 2)
+STEPS = 3
+
+
+def main():
+  workdir, tokenizer_dir, inputs_path = sys.argv[1:]
+  assert jax.device_count() == 8, jax.devices()
+  config = sharded_steps.small_config()
+  config.mesh.shape = MESH
+  config.data.tokenizer_dir = tokenizer_dir
+  config.data.languages = 'de,el,en,fr,ru'
+  config.train.learning_rate = 1e-2  # move the weights well away from their initialisation
+  program = train_step.build_train_program(config, sharding.make_mesh(MESH))
+  state = program.init()
+  for step in range(STEPS):
+    state, metrics = program.step(state, program.put_batch(sharded_steps.synthetic_batch(config,
+                                                                                         step)))
+  with checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints')) as checkpointer:
+    checkpointer.save(STEPS, train_step.to_checkpoint(state), {'step': STEPS}, config.to_dict(),
+                      {'metrics': {'mlm_loss': float(metrics['mlm_loss'])}})
+    checkpointer.wait()
+  inputs = np.load(inputs_path)
+  encoder = train_step.merge_model(program, state).encoder
+  logits = encoder.mlm_logits(encoder(inputs['input_ids'], inputs['attention_mask']))
+  np.save(os.path.join(workdir, 'reference_logits.npy'), np.asarray(logits))
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,82 @@
+"""Bad config values give one clear error, naming the field, before any compilation."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import base, demo
+from unibert_jax import config_validation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_shipped_configs_are_valid():
+  for variant in ('base', 'small', 'xsmall', 'xxsmall', 'demo'):
+    config_validation.validate(base.get_config(variant), num_devices=8)
+  config_validation.validate(demo.get_config(), num_devices=1)
+  config_validation.validate(demo.get_config('tiny'), num_devices=1)
+
+
+@pytest.mark.parametrize('field, value, fragment', [
+    ('model.num_heads', 5, 'model.num_heads=5 does not divide model.hidden_size=128'),
+    ('adversary.schedule', 'cosine', "adversary.schedule='cosine'"),
+    ('kd.normalization', 'dense', "kd.normalization='dense'"),
+    ('data.max_predictions', 500, 'data.max_predictions=500'),
+    ('train.nan_policy', 'ignore', "train.nan_policy='ignore'"),
+    ('model.remat', 'some', "model.remat='some'"),
+])
+def test_bad_values_are_named(field, value, fragment):
+  config = demo.get_config()
+  section, name = field.split('.')
+  config[section][name] = value
+  with pytest.raises(config_validation.ConfigError) as error:
+    config_validation.validate(config, num_devices=1)
+  assert fragment in str(error.value)
+
+
+def test_every_problem_is_reported_at_once():
+  config = demo.get_config()
+  config.model.num_heads = 3
+  config.adversary.schedule = 'step'
+  config.mesh.shape = (3, 1, 1)
+  found = config_validation.problems(config, num_devices=8)
+  assert len(found) == 3
+  assert any('needs 3 devices but 8' in p for p in found)
+
+
+def test_mesh_must_match_devices_and_batch():
+  config = demo.get_config()
+  config.mesh.shape = (2, 2, 1)
+  assert any('needs 4 devices but 8' in p for p in config_validation.problems(config, 8))
+  config.mesh.shape = (-1, 1, 1)
+  config.data.batch_size = 12
+  assert any('not divisible by the data x fsdp mesh size 8' in p
+             for p in config_validation.problems(config, 8))
+
+
+def test_train_py_reports_bad_config_before_compiling():
+  result = subprocess.run(
+      [sys.executable, 'launch/train.py', '--config=configs/demo.py', '--compile_only',
+       '--config.model.num_heads=3', '--config.adversary.schedule=linear'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert result.returncode == 1
+  assert 'model.num_heads=3' in result.stderr and "adversary.schedule='linear'" in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.slow
+def test_base_config_compiles_on_8_simulated_devices():
+  result = subprocess.run(
+      [sys.executable, 'launch/train.py', '--config=configs/base.py', '--compile_only',
+       '--config.mesh.shape=(2,2,2)'],
+      cwd=ROOT, capture_output=True, text=True, timeout=900,
+      env=dict(os.environ, JAX_PLATFORMS='cpu',
+               XLA_FLAGS='--xla_force_host_platform_device_count=8'))
+  assert result.returncode == 0, result.stderr[-3000:]
+  import json
+  report = json.loads(result.stdout.strip().splitlines()[-1])
+  assert report['devices'] == 8 and report['mesh'] == {'data': 2, 'fsdp': 2, 'tensor': 2}
+  assert report['temp_size_in_bytes'] > 0 and report['argument_size_in_bytes'] > 0

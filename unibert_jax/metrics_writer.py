@@ -1,0 +1,71 @@
+"""Where logged metrics go: `metrics.jsonl`, TensorBoard event files and a progress line.
+
+Only process 0 writes. Each JSON line is one logged (or evaluated) step.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+
+import jax
+
+
+def _scalar_items(metrics: dict):
+  for name, value in metrics.items():
+    if isinstance(value, (int, float)) and math.isfinite(float(value)):
+      yield name, float(value)
+
+
+class MetricsWriter:
+
+  def __init__(self, workdir: str, total_steps: int, start_step: int = 0):
+    self.enabled = jax.process_index() == 0
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.total_steps = total_steps
+    self._start_time = time.time()
+    self._start_step = start_step
+    self._tensorboard = None
+    self._interactive = sys.stderr.isatty()
+    if self.enabled:
+      os.makedirs(workdir, exist_ok=True)
+      try:
+        from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+        self._tensorboard = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+      except ImportError:  # optional: metrics.jsonl is the record
+        self._tensorboard = None
+
+  def write(self, step: int, metrics: dict, kind: str = 'train') -> None:
+    if not self.enabled:
+      return
+    record = {'step': int(step), 'kind': kind, **metrics}
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(record, default=float) + '\n')
+    if self._tensorboard is not None:
+      for name, value in _scalar_items(metrics):
+        self._tensorboard.add_scalar(f'{kind}/{name}', value, step)
+      self._tensorboard.flush()
+
+  def progress(self, step: int, metrics: dict) -> None:
+    """One human line: step, loss parts, accuracies, lambda, tokens/s and ETA."""
+    if not self.enabled:
+      return
+    done = max(step - self._start_step, 1)
+    seconds_per_step = (time.time() - self._start_time) / done
+    eta = seconds_per_step * max(self.total_steps - step, 0)
+    line = (f'step {step}/{self.total_steps} loss {metrics["loss"]:.4f} '
+            f'(mlm {metrics["mlm_loss"]:.4f} adv {metrics["adv_loss"]:.4f} '
+            f'kd {metrics["kd_loss"]:.4f}) mlm_acc {metrics["mlm_accuracy"]:.3f} '
+            f'disc_acc {metrics["disc_accuracy"]:.3f} (chance {metrics["disc_chance"]:.3f}) '
+            f'lambda {metrics["grl_lambda"]:.3f} tok/s {metrics["tokens_per_sec"]:,.0f} '
+            f'ETA {eta / 60:.1f} min')
+    if self._interactive:
+      width = 24
+      filled = int(width * step / max(self.total_steps, 1))
+      line = f'[{"#" * filled}{"." * (width - filled)}] ' + line
+    print(line, flush=True)
+
+  def close(self) -> None:
+    if self._tensorboard is not None:
+      self._tensorboard.close()
