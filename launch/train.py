@@ -25,6 +25,9 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (data, checkpoint
 _COMPILE_ONLY = flags.DEFINE_bool(
     'compile_only', False, 'Lower and compile the train step from shapes and print its memory '
     'analysis; allocates no parameters and reads no data.')
+_EVALUATE_AND_EXPORT = flags.DEFINE_bool(
+    'evaluate_and_export', True, 'After training, evaluate on held-out data and export to '
+    'Hugging Face format (single process only).')
 _COORDINATOR = flags.DEFINE_string('coordinator_address', '', 'host:port of process 0.')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process\'s index.')
@@ -51,7 +54,7 @@ def main(argv):
     if not _WORKDIR.value:
       raise ValueError('--workdir is required (the run directory).')
     from unibert_jax import pipeline  # pylint: disable=g-import-not-at-top  # data, teacher, export
-    summary = pipeline.run(config, _WORKDIR.value)
+    summary = pipeline.run(config, _WORKDIR.value, _EVALUATE_AND_EXPORT.value)
   except (config_validation.ConfigError, trainer.NonFiniteLossError, ValueError,
           FileNotFoundError) as error:
     print(f'error: {error}', file=sys.stderr)

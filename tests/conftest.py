@@ -1,9 +1,22 @@
-"""Shared test set-up: CPU only, the repository root importable, `slow` marker."""
+"""Shared test set-up: CPU only, the repository root importable, the tiny UDHR corpus."""
 
 import os
 import sys
+
+import pytest
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+from configs import demo  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope='session')
+def udhr_data(tmp_path_factory):
+  """The demo:tiny corpus (107 languages of the UDHR) and its 2000-token tokenizer."""
+  from unibert_jax import data_preparation  # pylint: disable=g-import-not-at-top
+  config = demo.get_config('tiny')
+  prepared = data_preparation.prepare_data(config, str(tmp_path_factory.mktemp('udhr')))
+  return config, prepared['data_dir'], prepared['tokenizer_dir']

@@ -71,12 +71,6 @@ def _train(config, run_dir, data, cache=None):
   return trainer.train_and_evaluate(config, run_dir, data, cache)
 
 
-def _export(run_dir: str, out_dir: str, extra_card: dict | None = None) -> None:
-  if jax.process_index() == 0:
-    hf_io.export_checkpoint(run_dir, out_dir, extra_card=extra_card)
-  _barrier(f'unibert_export_{out_dir}')
-
-
 def _train_teacher(config, workdir, data) -> str:
   teacher_hf = os.path.join(workdir, 'teacher_hf')
   if os.path.exists(os.path.join(teacher_hf, 'config.json')):
@@ -86,7 +80,7 @@ def _train_teacher(config, workdir, data) -> str:
   print(f'== teacher: pre-training {config.teacher.shape} for {config.teacher.steps} steps '
         f'(MLM only) in {teacher_run}', flush=True)
   _train(teacher_config(config), teacher_run, data)
-  _export(teacher_run, teacher_hf)
+  hf_io.export_checkpoint(teacher_run, teacher_hf)
   return teacher_hf
 
 
@@ -100,7 +94,7 @@ def _last_logged(workdir: str, kind: str) -> tuple[dict, dict]:
   return (records[0], records[-1]) if records else ({}, {})
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def run(config: ml_collections.ConfigDict, workdir: str, evaluate_and_export: bool = True) -> dict:
   """Runs every stage; returns the summary printed as the job's last line."""
   workdir = os.path.abspath(workdir)
   print('== data: corpus and tokenizer', flush=True)
@@ -108,6 +102,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   wants_teacher = config.loss.kd_weight > 0
   teacher_hf = config.kd.teacher_dir
   if wants_teacher and not teacher_hf and config.teacher.steps > 0:
+    if jax.process_count() > 1:
+      raise ValueError('Pre-training the demo teacher runs in one process: run that stage on one '
+                       'host first, or pass --config.kd.teacher_dir=<Hugging Face dir>.')
     teacher_hf = _train_teacher(config, workdir, data)
   config.kd.teacher_dir = teacher_hf
   cache = None
@@ -128,8 +125,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   eval_dir = os.path.join(workdir, 'eval')
   student_hf = os.path.join(workdir, 'hf')
   figures = {}
-  if jax.process_index() == 0:
-    print('== evaluate: held-out UDHR articles', flush=True)
+  if not evaluate_and_export:
+    pass
+  elif jax.process_count() > 1:
+    # Evaluation and export read the checkpoint onto one device: a single-process job.
+    if jax.process_index() == 0:
+      print(f'== evaluate and export: run `python launch/evaluate.py --workdir={workdir}` and '
+            f'`python launch/export_hf.py --workdir={workdir} --out={student_hf}` on one host.',
+            flush=True)
+  else:
+    print('== evaluate: held-out articles', flush=True)
     encoder, _ = hf_io.load_checkpoint_encoder(workdir)
     figures = evaluation.evaluate_encoder(encoder, data.tokenizer_dir, data.data_dir, config,
                                           eval_dir)
@@ -139,7 +144,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     writer.close()
     print(f'== export: {student_hf}', flush=True)
     hf_io.export_checkpoint(workdir, student_hf, extra_card={'evaluation': summary})
-  _barrier('unibert_evaluate_export')
 
   first_train, last_train = _last_logged(workdir, 'train')
   _, last_eval = _last_logged(workdir, 'eval')

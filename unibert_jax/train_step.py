@@ -93,14 +93,16 @@ def loss_and_metrics(model: model_lib.UniBert, batch: dict, grl_lambda, dropout_
   return total, metrics
 
 
-def _split_micro_batches(batch: dict, steps: int) -> dict:
+def _split_micro_batches(batch: dict, steps: int, mesh) -> dict:
+  micro_sharding = NamedSharding(mesh, P(None, sharding.BATCH_AXES))
+
   def split(x):
     micro = x.reshape(steps, x.shape[0] // steps, *x.shape[1:])
-    return jax.lax.with_sharding_constraint(micro, P(None, sharding.BATCH_AXES))
+    return jax.lax.with_sharding_constraint(micro, micro_sharding)
   return jax.tree.map(split, batch)
 
 
-def _gradients(model, batch, grl_lambda, dropout_key, config):
+def _gradients(model, batch, grl_lambda, dropout_key, config, mesh):
   """Mean loss metrics and gradients, accumulated over config.train.grad_accum_steps."""
   graphdef, params = nnx.split(model)
 
@@ -121,12 +123,14 @@ def _gradients(model, batch, grl_lambda, dropout_key, config):
   zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, batch, dropout_key))
   zeros = (zeros[0][1], zeros[1])
   (metrics, grads), _ = jax.lax.scan(
-      accumulate, zeros, (_split_micro_batches(batch, steps), jnp.arange(steps)))
+      accumulate, zeros, (_split_micro_batches(batch, steps, mesh), jnp.arange(steps)))
   return jax.tree.map(lambda x: x / steps, (metrics, grads))
 
 
-def train_step(graphdef, config: ml_collections.ConfigDict, state, batch):
+def train_step(graphdef, config: ml_collections.ConfigDict, mesh, state, batch):
   """(state, batch) -> (state, metrics); pure, jitted by build_train_program."""
+  # Leaves taken before merge: the optimizer update below mutates the merged Variables.
+  previous_leaves, treedef = jax.tree.flatten(state)
   model, optimizer = nnx.merge(graphdef, state)
   step = optimizer.step[...]
   adv = config.adversary
@@ -134,33 +138,45 @@ def train_step(graphdef, config: ml_collections.ConfigDict, state, batch):
                               lambda_max=adv.lambda_max, gamma=adv.gamma,
                               delay_steps=adv.delay_steps)
   dropout_key = jax.random.fold_in(jax.random.key(config.seed), step)
-  metrics, grads = _gradients(model, batch, grl_lambda, dropout_key, config)
+  metrics, grads = _gradients(model, batch, grl_lambda, dropout_key, config, mesh)
   grad_norm = optax.tree.norm(grads)
   optimizer.update(model, grads)
-  finite = jnp.isfinite(metrics['loss']) & jnp.isfinite(grad_norm)
-  # A non-finite update is dropped on device, so no NaN ever reaches the parameters.
-  new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
-                           nnx.state((model, optimizer)), state)
+  params_finite = jnp.all(jnp.stack(
+      [jnp.isfinite(p).all() for p in jax.tree.leaves(nnx.state(model, nnx.Param))]))
+  finite = jnp.isfinite(metrics['loss']) & jnp.isfinite(grad_norm) & params_finite
+  # A non-finite update is dropped on device, so no NaN or Inf ever reaches the parameters.
+  new_leaves = jax.tree.leaves(nnx.state((model, optimizer)))
+  new_state = jax.tree.unflatten(treedef, [jnp.where(finite, new, old) for new, old in
+                                           zip(new_leaves, previous_leaves)])
   metrics.update(
       grad_norm=grad_norm, finite=finite.astype(jnp.float32),
+      params_finite=params_finite.astype(jnp.float32),
       learning_rate=learning_rate_schedule(config.train)(step), grl_lambda=grl_lambda,
       disc_chance=jnp.float32(1.0 / config.adversary.num_languages))
   return new_state, metrics
 
 
 def eval_step(graphdef, config: ml_collections.ConfigDict, state, batch):
-  """Per-sequence counts for held-out metrics (summed per language on the host)."""
+  """Held-out sums per language ([num_languages] each), reduced on device.
+
+  Summing on device keeps the result independent of how rows are spread over processes.
+  Rows with is_real = 0 (padding of the last batch) count nowhere.
+  """
   model, _ = nnx.merge(graphdef, state)
   hidden = model.encoder(batch['input_ids'], batch['attention_mask'])
   logits = model.encoder.mlm_logits(losses.gather_positions(hidden, batch['mlm_positions']))
-  weights = batch['mlm_weights']
+  real = batch['is_real'].astype(jnp.float32)
+  weights = batch['mlm_weights'] * real[:, None]
   correct = (jnp.argmax(logits, -1) == batch['mlm_targets']).astype(jnp.float32) * weights
   log_probs = jax.nn.log_softmax(logits, -1)
   nll = -jnp.take_along_axis(log_probs, batch['mlm_targets'][..., None], -1)[..., 0] * weights
-  zero = jnp.zeros((), jnp.float32)
-  language_logits = model.language_logits(hidden, batch['attention_mask'], zero)
-  return dict(mlm_correct=correct.sum(-1), mlm_count=weights.sum(-1), mlm_nll=nll.sum(-1),
-              disc_correct=(jnp.argmax(language_logits, -1) == batch['language_id']))
+  language_logits = model.language_logits(hidden, batch['attention_mask'], jnp.float32(0.0))
+  disc_correct = (jnp.argmax(language_logits, -1) == batch['language_id']) * real
+  per_language = functools.partial(jax.ops.segment_sum, segment_ids=batch['language_id'],
+                                   num_segments=config.adversary.num_languages)
+  return dict(mlm_correct=per_language(correct.sum(-1)), mlm_count=per_language(weights.sum(-1)),
+              mlm_nll=per_language(nll.sum(-1)), disc_correct=per_language(disc_correct),
+              rows=per_language(real))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +239,7 @@ def build_train_program(config: ml_collections.ConfigDict, mesh: jax.sharding.Me
       config=config, mesh=mesh, graphdef=graphdef, abstract_state=abstract_state,
       state_shardings=state_sh, batch_sharding=batch_sh,
       init=jax.jit(init_sharded, out_shardings=state_sh),
-      step=jax.jit(functools.partial(train_step, graphdef, config),
+      step=jax.jit(functools.partial(train_step, graphdef, config, mesh),
                    in_shardings=(state_sh, batch_sh), out_shardings=(state_sh, replicated),
                    donate_argnums=0),
       evaluate=jax.jit(functools.partial(eval_step, graphdef, config),

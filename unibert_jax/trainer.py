@@ -13,6 +13,7 @@ itself already dropped such updates, so no checkpoint ever holds NaN parameters)
 import dataclasses
 import json
 import logging
+import os
 import time
 
 import jax
@@ -25,6 +26,9 @@ from unibert_jax import (checkpointing, config_validation, device_peaks, flops, 
 logger = logging.getLogger(__name__)
 
 LOSS_PARTS = ('mlm_loss', 'adv_loss', 'kd_loss', 'loss', 'grad_norm')
+# Fault injection for the crash-recovery tests: after this step's checkpoint is committed, the
+# process waits to be killed (so a test can SIGKILL it at an exact step).
+HANG_AFTER_CHECKPOINT_ENV = 'UNIBERT_FAULT_HANG_AFTER_CHECKPOINT'
 
 
 class NonFiniteLossError(RuntimeError):
@@ -72,39 +76,32 @@ def _first_nonfinite(metrics: dict) -> str | None:
   for part in LOSS_PARTS:
     if not np.isfinite(metrics[part]):
       return part
+  if not metrics['params_finite']:
+    return 'parameter update'
   return None if metrics['finite'] else 'grad_norm'
 
 
 def evaluate_held_out(program, state, eval_batches, language_names) -> dict:
   """Held-out MLM and discriminator accuracy, overall and per language."""
-  correct = np.zeros(len(language_names))
-  count = np.zeros(len(language_names))
-  nll = np.zeros(len(language_names))
-  disc = np.zeros(len(language_names))
-  rows = np.zeros(len(language_names))
+  totals = None
   for batch in eval_batches:
-    out = jax.device_get(program.evaluate(state, program.put_batch(batch, keys=_EVAL_KEYS)))
-    real = batch['is_real'] > 0
-    languages = batch['language_id'][real]
-    np.add.at(correct, languages, out['mlm_correct'][real])
-    np.add.at(count, languages, out['mlm_count'][real])
-    np.add.at(nll, languages, out['mlm_nll'][real])
-    np.add.at(disc, languages, out['disc_correct'][real])
-    np.add.at(rows, languages, 1)
-  seen = count > 0
+    out = program.evaluate(state, program.put_batch(batch, keys=EVAL_KEYS))
+    totals = out if totals is None else jax.tree.map(jax.numpy.add, totals, out)
+  totals = jax.device_get(totals)
+  correct, count, rows = totals['mlm_correct'], totals['mlm_count'], totals['rows']
   per_language = {name: round(float(correct[i] / count[i]), 4)
-                  for i, name in enumerate(language_names) if seen[i]}
+                  for i, name in enumerate(language_names) if count[i] > 0}
   return {
       'eval_mlm_accuracy': float(correct.sum() / max(count.sum(), 1)),
-      'eval_mlm_loss': float(nll.sum() / max(count.sum(), 1)),
+      'eval_mlm_loss': float(totals['mlm_nll'].sum() / max(count.sum(), 1)),
       'eval_mlm_accuracy_language_mean': float(np.mean(list(per_language.values()) or [0.0])),
-      'eval_disc_accuracy': float(disc.sum() / max(rows.sum(), 1)),
+      'eval_disc_accuracy': float(totals['disc_correct'].sum() / max(rows.sum(), 1)),
       'eval_mlm_accuracy_per_language': per_language,
   }
 
 
-_EVAL_KEYS = ('input_ids', 'attention_mask', 'mlm_positions', 'mlm_targets', 'mlm_weights',
-              'language_id', 'example_index')
+EVAL_KEYS = ('input_ids', 'attention_mask', 'mlm_positions', 'mlm_targets', 'mlm_weights',
+             'language_id', 'is_real')
 
 
 def _config_dict(config: ml_collections.ConfigDict) -> dict:
@@ -183,7 +180,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, data: Pr
           if bad_part is not None and config.train.nan_policy == 'stop':
             checkpointer.wait()
             raise NonFiniteLossError(
-                f'Non-finite {bad_part} ({values[bad_part]}) at step {logged_step} of {workdir}; '
+                f'Non-finite {bad_part} ({values.get(bad_part, "inf/nan")}) at step '
+                f'{logged_step} of {workdir}; '
                 f'the update was dropped and the last good checkpoint '
                 f'(step {checkpointer.latest_step()}) is kept. Lower train.learning_rate or '
                 f'check the data, or set --config.train.nan_policy=skip to drop such updates.')
@@ -205,6 +203,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, data: Pr
         writer.write(step, last_eval, kind='eval')
       if step % config.train.checkpoint_every == 0 or is_last:
         save(step, last_metrics)
+        if os.environ.get(HANG_AFTER_CHECKPOINT_ENV) == str(step):
+          checkpointer.wait()
+          print(f'checkpoint {step} committed; waiting to be killed', flush=True)
+          while True:
+            time.sleep(1)
       if guard.should_stop(step) and not is_last:
         save(step, last_metrics)
         stopped_early = True

@@ -1,0 +1,92 @@
+r"""Throughput of the fused train step: against the PyTorch peer, the device peak, the data.
+
+Our step against Hugging Face `XLMRobertaForMaskedLM` + torch AdamW, same shapes, one process
+(about 2 minutes for both shapes on 2 CPU cores):
+
+  python launch/benchmark.py                       # --shapes=demo,mid
+
+prints a table and one JSON line per shape with ours_tokens_per_sec, peer_tokens_per_sec,
+ratio (ours / peer, MLM only), mfu_vs_measured_peak (model FLOPs / the float32 matmul peak
+measured in the same run) and adv_kd_overhead (step time with adversary + distillation over
+MLM only, minus 1). The CPUs are shared here: compare only numbers from one run.
+
+The input pipeline's batches/s next to the demo train step's consumption (needs a prepared
+corpus, e.g. from `launch/train.py --config=configs/demo.py --workdir=/tmp/unibert_demo`):
+
+  python launch/benchmark.py --section=data --workdir=/tmp/unibert_demo
+
+One accelerator node, configs/base.py at sequence 512 in bf16 with all three objectives:
+tokens/s, TFLOP/s per device and MFU against the device's datasheet peak:
+
+  python launch/benchmark.py --preset=gpu [--gpu_batch_size=64]
+
+(`--gpu_variant=demo --gpu_seq=32 --gpu_batch_size=2` runs the same path on a CPU.)
+"""
+
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+
+from configs import demo as demo_config  # pylint: disable=g-import-not-at-top
+from unibert_jax import benchmarking
+
+_SECTION = flags.DEFINE_enum('section', 'train', ['train', 'data'],
+                             'train: ours vs the peer; data: input pipeline vs train step.')
+_PRESET = flags.DEFINE_enum('preset', None, ['gpu'], 'gpu: base config, seq 512, bf16, MFU.')
+_SHAPES = flags.DEFINE_list('shapes', list(benchmarking.SHAPES), 'Shapes for --section=train.')
+_ROUNDS = flags.DEFINE_integer(
+    'rounds', 3, 'Interleaved rounds of (matmul peak, our three mixes, the peer).')
+_STEPS = flags.DEFINE_integer('steps', 3, 'Timed steps per mix and round (gpu: timed steps).')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compiling.')
+_PEER_STEPS = flags.DEFINE_integer('peer_steps', 2, 'Timed peer steps per round.')
+_NO_PEER = flags.DEFINE_bool('no_peer', False, 'Skip the PyTorch peer.')
+_WORKDIR = flags.DEFINE_string('workdir', '/tmp/unibert_demo', 'Run whose data --section=data reads.')
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'Prepared corpus (default <workdir>/data).')
+_TOKENIZER_DIR = flags.DEFINE_string('tokenizer_dir', None,
+                                     'Tokenizer (default <data_dir>/tokenizer).')
+_SECONDS = flags.DEFINE_float('seconds', 5.0, 'How long --section=data pulls batches.')
+_GPU_VARIANT = flags.DEFINE_string('gpu_variant', 'base', 'configs/base.py variant for --preset=gpu.')
+_GPU_SEQ = flags.DEFINE_integer('gpu_seq', 512, 'Sequence length for --preset=gpu.')
+_GPU_BATCH = flags.DEFINE_integer('gpu_batch_size', None,
+                                  'Global batch for --preset=gpu (default: the config\'s).')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if _PRESET.value == 'gpu':
+    config = benchmarking.gpu_config(_GPU_VARIANT.value, _GPU_SEQ.value, _GPU_BATCH.value)
+    result = benchmarking.gpu_benchmark(config, steps=_STEPS.value, warmup=_WARMUP.value)
+    print(f"{result['device_kind']} x{result['num_devices']}: "
+          f"{result['tokens_per_sec']:.0f} tokens/s, "
+          f"{result['tflops_per_sec_per_device']:.1f} TFLOP/s per device, MFU {result['mfu']:.1%}")
+    print(json.dumps(result))
+    return
+  if _SECTION.value == 'data':
+    config = demo_config.get_config()
+    data_dir = _DATA_DIR.value or config.data.data_dir or os.path.join(_WORKDIR.value, 'data')
+    tokenizer_dir = (_TOKENIZER_DIR.value or config.data.tokenizer_dir
+                     or os.path.join(data_dir, 'tokenizer'))
+    result = benchmarking.data_benchmark(config, data_dir, tokenizer_dir, _SECONDS.value)
+    print(f"pipeline {result['pipeline']['batches_per_sec']:.1f} batches/s, train step "
+          f"{result['train_steps_per_sec']:.2f} steps/s: headroom {result['headroom']:.1f}x")
+    print(json.dumps(result))
+    return
+  rows = []
+  for shape in _SHAPES.value:
+    rows.append(benchmarking.benchmark_shape(
+        shape, rounds=_ROUNDS.value, steps_per_round=_STEPS.value, warmup=_WARMUP.value,
+        peer_steps=_PEER_STEPS.value, run_peer=not _NO_PEER.value))
+  print(benchmarking.format_table(rows))
+  for row in rows:
+    print(json.dumps(row))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,90 @@
+r"""Language-universality of an encoder, measured on the held-out UDHR articles.
+
+A training run (restores the latest checkpoint's parameters and the run's config):
+
+  python launch/evaluate.py --workdir=/tmp/unibert_demo
+
+Any XLM-R-family Hugging Face directory (exported by launch/export_hf.py, or third-party) with
+its tokenizer.json:
+
+  python launch/evaluate.py --hf=/tmp/unibert_demo/export --data_dir=/tmp/unibert_demo/data
+
+Without --data_dir the run's data directory is used (--workdir), or the demo UDHR corpus is
+prepared into --config's data.data_dir or ~/.cache/unibert_jax/eval_data (--hf).
+Writes eval.json and eval.png into --out_dir (default <workdir>/eval, or ./eval_<name of the
+HF dir>) and prints one JSON line with retrieval_top1, retrieval_chance,
+language_probe_accuracy, language_probe_chance and mlm_accuracy. Takes about a minute for the
+demo model on 2 CPU cores.
+"""
+
+import json
+import os
+import sys
+
+# Run from a checkout: the repository root (unibert_jax, configs) on the path.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from ml_collections import config_flags
+
+from unibert_jax import corpus
+from unibert_jax import evaluation
+from unibert_jax import hf_io
+from unibert_jax import udhr
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to evaluate (latest checkpoint).')
+_HF = flags.DEFINE_string('hf', None, 'Hugging Face XLM-R-family directory to evaluate.')
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'Prepared corpus; see the module docstring.')
+_OUT_DIR = flags.DEFINE_string('out_dir', None, 'Where eval.json and eval.png go.')
+_STEP = flags.DEFINE_integer('step', None, 'With --workdir: the checkpoint step (default: newest).')
+_PIVOT = flags.DEFINE_string('pivot', 'en', 'Reference language of retrieval_top1_vs_<pivot>.')
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', os.path.join(ROOT, 'configs', 'demo.py'),
+    'With --hf: the data and batch settings (max_len, batch_size, eval sequences). '
+    'With --workdir the run\'s own config is used and this flag is ignored.')
+
+
+def _prepare_demo_data(config) -> str:
+  """The config's corpus (the demo UDHR one), prepared once into a shared cache directory."""
+  cache_dir = os.path.expanduser(config.data.cache_dir or udhr.DEFAULT_CACHE_DIR)
+  data_dir = config.data.data_dir or os.path.join(cache_dir, 'eval_data')
+  corpus.prepare_corpus(config.data, data_dir, cache_dir)
+  return data_dir
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments {argv[1:]}.')
+  if bool(_WORKDIR.value) == bool(_HF.value):
+    raise app.UsageError('Pass exactly one of --workdir (a training run) or --hf (a Hugging '
+                         'Face directory).')
+  if _WORKDIR.value:
+    encoder, config = hf_io.load_checkpoint_encoder(_WORKDIR.value, _STEP.value)
+    data_dir = _DATA_DIR.value or hf_io.resolve_data_dir(config, _WORKDIR.value)
+    tokenizer_dir = hf_io.resolve_tokenizer_dir(config, _WORKDIR.value)
+    out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, 'eval')
+  else:
+    hf_dir = _HF.value
+    if not os.path.isfile(os.path.join(hf_dir, 'tokenizer.json')):
+      raise FileNotFoundError(f'{hf_dir} has no tokenizer.json; evaluation tokenizes with the '
+                              "model's own tokenizer. Save it there (tokenizer.save_pretrained).")
+    encoder, model_cfg = hf_io.load_hf_encoder(hf_dir)
+    config = _CONFIG.value
+    # The model's own vocabulary and tokenizer replace the config's (the masking of the eval
+    # batches uses the model's <mask> id and vocabulary size).
+    config.data.vocab_size = model_cfg.vocab_size
+    config.data.tokenizer_dir = hf_dir
+    config.data.max_len = min(config.data.max_len, model_cfg.max_position_embeddings - 2)
+    data_dir = _DATA_DIR.value or _prepare_demo_data(config)
+    tokenizer_dir = hf_dir
+    name = os.path.basename(os.path.normpath(hf_dir))
+    out_dir = _OUT_DIR.value or os.path.join(os.getcwd(), f'eval_{name}')
+  summary = evaluation.evaluate_encoder(encoder, tokenizer_dir, data_dir, config, out_dir,
+                                        pivot=_PIVOT.value)
+  print(json.dumps(summary | {'out_dir': out_dir}), flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,35 @@
+"""Builds the tests' teacher cache slowly (a pause after each shard), to be killed mid-way.
+
+  XLA_FLAGS=--xla_force_host_platform_device_count=8 \
+      python tests/helpers/build_teacher_cache.py WORKDIR DATA_DIR TOKENIZER_DIR TEACHER_DIR
+
+Runs on a (2, 2, 2) mesh, so the teacher's batch is sharded over 4 devices and its parameters
+over 2. Used by tests/test_teacher_cache.py.
+"""
+
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+
+from helpers import kd_setup  # pylint: disable=g-import-not-at-top
+from unibert_jax import teacher_cache
+
+
+def main():
+  workdir, data_dir, tokenizer_dir, teacher_dir = sys.argv[1:]
+  config = kd_setup.config(data_dir, tokenizer_dir)
+  config.mesh.shape = (2, 2, 2)
+
+  def log(line):
+    print(line, flush=True)
+    time.sleep(2.0)  # the parent kills the process during one of these pauses
+
+  teacher_cache.build_cache(config, teacher_dir, workdir, log=log)
+
+
+if __name__ == '__main__':
+  main()

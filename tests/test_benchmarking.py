@@ -1,0 +1,80 @@
+"""The benchmark harness: objective switches, fake batches, and smoke runs of each path."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from unibert_jax import benchmarking, flops
+from unibert_jax import train_step as train_step_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config():
+  c = benchmarking.shape_config('demo')
+  c.model.num_layers, c.model.hidden_size, c.model.num_heads = 1, 32, 2
+  c.model.intermediate_size = 64
+  c.data.vocab_size, c.data.max_len, c.data.batch_size, c.data.max_predictions = 200, 16, 4, 3
+  c.adversary.hidden_size, c.adversary.num_languages = 16, 5
+  c.kd.top_k = 4
+  return c
+
+
+@pytest.mark.parametrize('mode,adv,kd', [('mlm', False, False), ('mlm_adv', True, False),
+                                         ('mlm_adv_kd', True, True)])
+def test_objective_config_switches_exactly_the_objectives(mode, adv, kd):
+  base = tiny_config()
+  c = benchmarking.objective_config(base, mode)
+  assert train_step_lib.uses_adversary(c) == adv
+  assert train_step_lib.uses_distillation(c) == kd
+  assert (flops.train_step_flops(c).breakdown['discriminator'] > 0) == adv
+  assert base.kd.teacher_dir == ''  # the input config is not modified
+
+
+def test_fake_batch_follows_the_batch_contract():
+  c = benchmarking.objective_config(tiny_config(), 'mlm_adv_kd')
+  batch = benchmarking.fake_batch(c)
+  for name, (shape, dtype) in train_step_lib.batch_shapes(c).items():
+    assert batch[name].shape == tuple(shape) and batch[name].dtype == np.dtype(dtype), name
+  rows = np.arange(4)[:, None]
+  assert (batch['input_ids'][rows, batch['mlm_positions']] == 199).all()  # <mask> = V - 1
+  assert (batch['mlm_targets'] != 199).all()
+  assert (np.diff(batch['teacher_topk_values'], axis=-1) <= 0).all()  # sorted descending
+  assert ((batch['mlm_positions'] > 0) & (batch['mlm_positions'] < 15)).all()
+
+
+@pytest.mark.slow  # three train-step compiles and the peer: ~1 min on a quiet 2-core CPU
+def test_benchmark_shape_row_is_consistent():
+  row = benchmarking.benchmark_shape('tiny', config=tiny_config(), rounds=1, steps_per_round=2,
+                                     warmup=1, peer_steps=2, peer_warmup=1, peak_repeats=2,
+                                     log=lambda _: None)
+  assert row['ours_tokens_per_sec'] == pytest.approx(64 / row['step_seconds']['mlm'])
+  assert row['peer_tokens_per_sec'] == pytest.approx(64 / row['peer_step_seconds'])
+  (only_round,) = row['rounds']  # with one round, the within-round ratios are exact
+  seconds = only_round['seconds']
+  assert row['ratio'] == pytest.approx(seconds['peer'] / seconds['mlm'])
+  mlm_flops = flops.train_step_flops(benchmarking.objective_config(tiny_config(), 'mlm')).total
+  assert row['mfu_vs_measured_peak'] == pytest.approx(
+      mlm_flops / seconds['mlm'] / only_round['peak'])
+  assert row['adv_kd_overhead'] == pytest.approx(seconds['mlm_adv_kd'] / seconds['mlm'] - 1)
+  assert row['tokens_per_step'] == 4 * 16
+  json.dumps(row)  # one JSON line per shape
+  assert 'tiny' in benchmarking.format_table([row])
+
+
+@pytest.mark.slow  # a bf16 compile of a 32k-vocabulary step in a subprocess: ~40 s
+def test_gpu_preset_runs_on_cpu_with_a_tiny_override():
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  out = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'launch', 'benchmark.py'), '--preset=gpu',
+       '--gpu_variant=demo', '--gpu_seq=16', '--gpu_batch_size=2', '--steps=1', '--warmup=1'],
+      capture_output=True, text=True, env=env, timeout=300, check=False)
+  assert out.returncode == 0, out.stderr[-2000:]
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  assert result['seq'] == 16 and result['batch_size'] == 2 and result['dtype'] == 'bfloat16'
+  assert 0 < result['mfu'] < 1
+  assert result['tokens_per_sec'] == pytest.approx(32 / result['step_seconds'])
