@@ -97,15 +97,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       mask_seed=0,                # the teacher cache is valid only for this seed
       sampling_alpha=0.3,         # p_i ~ n_i ** alpha (XLM-R)
       batch_size=256,             # global, over all processes
-      worker_count=0,
+      worker_count=0,             # grain worker processes (0: threads in this process)
+      read_threads=1,
+      prefetch_batches=8,
       eval_sequences_per_language=16,
+      # Wikipedia (data.corpus='wikipedia'), prepared with TFDS on a machine with internet.
+      wikipedia_source='wikipedia/{dump}.{lang}',
+      wikipedia_data_dir='',      # TFDS data_dir holding the prepared wikipedia datasets
+      max_articles_per_language=0,  # 0 = all
   ))
   c.model = model_config(shape)
   c.model.vocab_size = c.data.get_ref('vocab_size')
   c.model.max_position_embeddings = c.data.get_ref('max_len') + 2  # XLM-R: pad_id + 1 offset
 
   c.adversary = ml_collections.ConfigDict(dict(
-      num_languages=107,          # checked against the dataset at start
+      num_languages=107,          # set from the prepared data at start
       hidden_size=256,
       num_layers=2,
       dropout=0.1,

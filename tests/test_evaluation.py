@@ -19,7 +19,6 @@ from configs import demo
 from unibert_jax import checkpointing
 from unibert_jax import corpus
 from unibert_jax import evaluation
-from unibert_jax import hf_io
 from unibert_jax import model as model_lib
 from unibert_jax import sharding
 from unibert_jax import tokenizer as tokenizer_lib
@@ -283,11 +282,10 @@ def test_check_held_out_refuses_a_corpus_that_leaks_validation_articles(tmp_path
     evaluation.check_held_out(str(tmp_path))
 
 
-def _run_evaluate_command(*args):
-  """launch/evaluate.py as a user runs it; returns the one JSON line it prints."""
-  result = subprocess.run([sys.executable, 'launch/evaluate.py', *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, JAX_PLATFORMS='cpu'))
+def _run_launch(script, *args):
+  """A launch script as a user runs it; returns the one JSON line it prints."""
+  result = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env=dict(os.environ, JAX_PLATFORMS='cpu'))
   assert result.returncode == 0, result.stderr[-3000:]
   lines = [line for line in result.stdout.splitlines() if line.strip()]
   assert len(lines) == 1, result.stdout
@@ -328,13 +326,12 @@ def test_evaluation_of_a_run_in_process_by_workdir_and_by_hf_export_agree(tiny_c
   for key in evaluation.SUMMARY_KEYS:
     assert 0.0 <= report[key] <= 1.0
 
-  by_workdir = _run_evaluate_command(f'--workdir={workdir}')
+  by_workdir = _run_launch('launch/evaluate.py', f'--workdir={workdir}')
   assert by_workdir['out_dir'] == str(workdir / 'eval')
-  # TODO(lead): write this directory with `python launch/export_hf.py` once it exists.
-  hf_dir = hf_io.export_checkpoint(str(workdir), str(tmp_path / 'hf'))['out_dir']
-  by_hf = _run_evaluate_command(f'--hf={hf_dir}', f'--data_dir={data_dir}',
-                                '--config=configs/demo.py:tiny',
-                                f'--out_dir={tmp_path / "hf_eval"}')
+  hf_dir = _run_launch('launch/export_hf.py', f'--workdir={workdir}',
+                       f'--out={tmp_path / "hf"}')['out_dir']
+  by_hf = _run_launch('launch/evaluate.py', f'--hf={hf_dir}', f'--data_dir={data_dir}',
+                      '--config=configs/demo.py:tiny', f'--out_dir={tmp_path / "hf_eval"}')
   assert os.path.isfile(tmp_path / 'hf_eval' / 'eval.json')
   for key in evaluation.SUMMARY_KEYS:
     assert by_workdir[key] == pytest.approx(summary[key], abs=1e-6), key

@@ -288,7 +288,7 @@ def plot_evaluation(report: Mapping, path: str) -> None:
   axes[1].bar(x, [mlm.get(l, np.nan) for l in languages], color='tab:green')
   axes[1].set_title('MLM accuracy (held-out articles)')
   for axis in axes[:2]:
-    axis.set_xticks(x, languages, rotation=90, fontsize=6)
+    axis.set_xticks(x, languages, rotation=90, fontsize=6 if len(languages) > 40 else 9)
     axis.set_ylim(0, 1)
     axis.set_xlim(-1, len(languages))
   axes[0].legend(loc='upper right')
