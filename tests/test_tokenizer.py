@@ -13,7 +13,6 @@ import transformers
 from unibert_jax import corpus
 from unibert_jax import languages
 from unibert_jax import tokenizer as tokenizer_lib
-from unibert_jax import udhr
 
 # One language per script the tokenizer must round-trip.
 SCRIPT_LANGUAGES = ('en', 'ru', 'el', 'ar', 'he', 'hi', 'bn', 'th', 'zh', 'ko', 'ka', 'am')
@@ -21,9 +20,8 @@ VOCAB_SIZE = 4000
 
 
 @pytest.fixture(scope='module')
-def texts(request):
-  cache_dir = str(request.config.cache.mkdir('unibert_udhr'))
-  udhr.fetch_tarball(cache_dir)
+def texts(udhr_cache):
+  cache_dir = udhr_cache
   data_config = ml_collections.ConfigDict(dict(
       corpus='udhr', languages=','.join(SCRIPT_LANGUAGES), udhr_version='6.0.0'))
   return corpus.texts_by_language(data_config, cache_dir, split='train')

@@ -424,13 +424,7 @@ class Checkpointer:
     candidates = [int(step)] if step is not None else available[::-1]
     failures: list[tuple[int, BaseException]] = []
     for candidate in candidates:
-      error = None
-      try:
-        restored = self._restore_step(candidate, abstract_state)
-      except Exception as caught:  # pylint: disable=broad-except
-        error = caught
-      if not _all_processes(error is None) and error is None:
-        error = CheckpointRestoreError('another process failed to restore this step')
+      restored, error = self._restore_step_everywhere(candidate, abstract_state)
       if error is None:
         if failures:
           self._unrestorable = {failed for failed, _ in failures}
@@ -451,7 +445,31 @@ class Checkpointer:
         f'step fails the same way, the model or optimizer config differs from the one that '
         f'wrote them (compare with read_config). Errors: {summary}') from failures[0][1]
 
-  def _restore_step(self, step: int, abstract_state: Any) -> Restored:
+  def _restore_step_everywhere(self, step: int, abstract_state: Any):
+    """(Restored, None) where every process restored `step`, else (None, this process's error).
+
+    The processes agree after reading and again after verifying, so a damaged shard that only
+    one process reads makes all of them fall back together. Reading goes through the item
+    handlers, which hold no cross-process barrier: a process whose read failed would otherwise
+    skip Orbax's restore barrier while the others wait in it.
+    """
+    restored, integrity, error = None, None, None
+    try:
+      restored, integrity = self._read_step(step, abstract_state)
+    except Exception as caught:  # pylint: disable=broad-except
+      error = caught
+    if not _all_processes(error is None):
+      return None, error or CheckpointRestoreError('another process failed to read this step')
+    if integrity is not None:
+      try:
+        _verify_checksums(restored.state, integrity, self.directory / str(step))
+      except Exception as caught:  # pylint: disable=broad-except
+        error = caught
+      if not _all_processes(error is None):
+        return None, error or CheckpointRestoreError('another process failed to verify this step')
+    return restored, None
+
+  def _read_step(self, step: int, abstract_state: Any) -> tuple[Restored, dict | None]:
     start = time.perf_counter()
     step_dir = self.directory / str(step)
     items = {_STATE: ocp.args.StandardRestore(abstract_state),
@@ -460,14 +478,17 @@ class Checkpointer:
       items[_DATA] = ProcessJsonRestore()
     if self.verify and (step_dir / _INTEGRITY).exists():
       items[_INTEGRITY] = ocp.args.JsonRestore()
-    result = self._manager.restore(step, args=ocp.args.Composite(**items))
-    if _INTEGRITY in items:
-      _verify_checksums(result[_STATE], result[_INTEGRITY], step_dir)
-    logger.info('Restored checkpoint step %d from %s in %.3f s.', step, self.directory,
+    handler = ocp.CompositeCheckpointHandler()
+    try:
+      result = handler.restore(step_dir, args=ocp.args.Composite(**items))
+    finally:
+      handler.close()
+    logger.info('Read checkpoint step %d from %s in %.3f s.', step, self.directory,
                 time.perf_counter() - start)
-    return Restored(step=step, state=result[_STATE],
-                    data_state=result[_DATA] if _DATA in items else None,
-                    config_dict=result[_CONFIG], meta=result[_META])
+    restored = Restored(step=step, state=result[_STATE],
+                        data_state=result[_DATA] if _DATA in items else None,
+                        config_dict=result[_CONFIG], meta=result[_META])
+    return restored, result[_INTEGRITY] if _INTEGRITY in items else None
 
 
 def read_config(directory: str | epath.PathLike, step: int | None = None) -> dict[str, Any]:
