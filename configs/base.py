@@ -31,7 +31,7 @@ MODEL_SHAPES = {
     'xsmall': (12, 384, 6, 1536),
     'xxsmall': (6, 256, 4, 1024),
     'demo': (4, 128, 2, 512),
-    'demo_teacher': (4, 256, 4, 1024),
+    'demo_teacher': (4, 192, 3, 768),
 }
 
 # Logical axis -> mesh axes. Changing the parallelism is a change of this table.

@@ -1,26 +1,11 @@
 """StepProfiler writes an xplane trace holding exactly the window's step annotations."""
 
-import glob
-import os
-
 import jax
 import jax.numpy as jnp
 import pytest
 
+from tests.helpers.traces import traced_steps
 from unibert_jax.profiling import StepProfiler
-
-
-def traced_steps(workdir):
-  """(xplane files, sorted step numbers of the 'train' step annotations found)."""
-  files = glob.glob(os.path.join(workdir, 'profile', 'plugins', 'profile', '*', '*.xplane.pb'))
-  steps = []
-  for path in files:
-    for plane in jax.profiler.ProfileData.from_file(path).planes:
-      for line in plane.lines:
-        for event in line.events:
-          if event.name == 'train':
-            steps.append(dict(event.stats)['step_num'])
-  return files, sorted(steps)
 
 
 def run_steps(profiler, steps):

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 
+from tests.helpers.traces import traced_steps
 from unibert_jax import checkpointing, hf_io, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,8 +67,15 @@ def _final_parameters(workdir):
 def straight_run(udhr_data, tmp_path_factory):
   """2N steps in one go, on one device."""
   workdir = str(tmp_path_factory.mktemp('straight'))
-  _run(_command(workdir, udhr_data))
+  _run(_command(workdir, udhr_data, '--config.profile.start_step=3',
+                '--config.profile.num_steps=2'))
   return workdir
+
+
+def test_profile_flags_trace_exactly_the_logged_steps(straight_run):
+  files, steps = traced_steps(straight_run)
+  assert files, 'no xplane trace under <workdir>/profile'
+  assert steps == [3, 4]
 
 
 def _assert_same_records(actual, expected, steps, tolerance):

@@ -1,11 +1,15 @@
 """The three UniBERT losses, on the gathered masked positions only.
 
 Every loss is a weighted mean over prediction slots (mlm_weights) or sequences, so padding
-slots and padding rows (weight 0) never count.
+slots and padding rows (weight 0) never count. The MLM and distillation losses read per-slot
+vocabulary statistics (`vocab_parallel.SlotStatistics`): computed from full logits here, or on
+vocabulary shards by `vocab_parallel.slot_statistics` in the train step.
 """
 
 import jax
 import jax.numpy as jnp
+
+from unibert_jax import vocab_parallel
 
 KD_NORMALIZATIONS = ('topk', 'full')
 
@@ -19,35 +23,50 @@ def _weighted_mean(values, weights):
   return (values * weights).sum() / jnp.maximum(weights.sum(), 1e-8)
 
 
-def mlm_loss(logits, targets, weights):
-  """Cross-entropy and accuracy of logits [B, P, V] against targets [B, P]."""
-  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-  target_log_probs = jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-  correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
-  return _weighted_mean(-target_log_probs, weights), _weighted_mean(correct, weights)
+def mlm_loss_from_statistics(statistics: vocab_parallel.SlotStatistics, targets, weights):
+  """Cross-entropy and accuracy of the slots against targets [B, P]."""
+  nll = statistics.log_normalizer - statistics.target_logit
+  correct = (statistics.top1 == targets).astype(jnp.float32)
+  return _weighted_mean(nll, weights), _weighted_mean(correct, weights)
 
 
-def distillation_loss(student_logits, teacher_values, teacher_indices, weights, *,
-                      temperature: float, normalization: str = 'topk'):
+def distillation_loss_from_statistics(statistics: vocab_parallel.SlotStatistics,
+                                      teacher_values, weights, *, temperature: float,
+                                      normalization: str = 'topk'):
   """Sparse KL(teacher || student) over the teacher's top-k support, times T^2.
 
   The teacher distribution is its softmax over the k cached logits at temperature T.
   'topk' renormalises the student over the same k indices; 'full' keeps the student's
   log-softmax over the whole vocabulary (so mass outside the k indices is penalised).
+  The statistics must hold the student's logits at the teacher's indices, at temperature 1.
   """
   t = temperature
   teacher_log_p = jax.nn.log_softmax(teacher_values.astype(jnp.float32) / t, axis=-1)
-  student_scaled = student_logits.astype(jnp.float32) / t
+  student_scaled = statistics.teacher_logits / t
   if normalization == 'topk':
-    student_log_q = jax.nn.log_softmax(
-        jnp.take_along_axis(student_scaled, teacher_indices, axis=-1), axis=-1)
+    student_log_q = jax.nn.log_softmax(student_scaled, axis=-1)
   elif normalization == 'full':
-    student_log_q = jnp.take_along_axis(
-        jax.nn.log_softmax(student_scaled, axis=-1), teacher_indices, axis=-1)
+    student_log_q = student_scaled - statistics.log_normalizer_at_temperature[..., None]
   else:
     raise ValueError(f'kd.normalization must be one of {KD_NORMALIZATIONS}, got {normalization!r}.')
   kl = (jnp.exp(teacher_log_p) * (teacher_log_p - student_log_q)).sum(-1)
   return _weighted_mean(kl, weights) * t * t
+
+
+def mlm_loss(logits, targets, weights):
+  """Cross-entropy and accuracy of logits [B, P, V] against targets [B, P]."""
+  statistics = vocab_parallel.dense_slot_statistics(logits, targets)
+  return mlm_loss_from_statistics(statistics, targets, weights)
+
+
+def distillation_loss(student_logits, teacher_values, teacher_indices, weights, *,
+                      temperature: float, normalization: str = 'topk'):
+  """distillation_loss_from_statistics for full student logits [B, P, V]."""
+  dummy_targets = jnp.zeros(student_logits.shape[:-1], jnp.int32)
+  statistics = vocab_parallel.dense_slot_statistics(student_logits, dummy_targets,
+                                                    teacher_indices, temperature)
+  return distillation_loss_from_statistics(statistics, teacher_values, weights,
+                                           temperature=temperature, normalization=normalization)
 
 
 def adversarial_loss(language_logits, language_id, row_weights):

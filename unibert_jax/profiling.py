@@ -7,8 +7,11 @@ on process 0 only, into `<workdir>/profile/plugins/profile/<run>/`; point
 `xprof --logdir` (or TensorBoard) at `<workdir>/profile`. Before starting and
 before stopping, the given pytree is waited for, so the window holds exactly the
 traced steps' device work and not the tail of earlier asynchronous dispatch.
-Set `start_step >= 1` to skip the compiling first step; `start_step < 0` turns
-profiling off (the annotations stay, they cost nothing without a trace).
+The trainer numbers steps as its logs do (the first step is 1), so
+`--config.profile.start_step=5 --config.profile.num_steps=3` traces the steps
+logged as 5, 6 and 7; start after the first step, which pays one-time costs.
+`start_step < 0` turns profiling off (the annotations stay, they cost nothing
+without a trace).
 
 Usage in a training loop:
 

@@ -18,7 +18,7 @@ import ml_collections
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from unibert_jax import grl, losses, model as model_lib, sharding
+from unibert_jax import grl, losses, model as model_lib, sharding, vocab_parallel
 
 
 def uses_distillation(config: ml_collections.ConfigDict) -> bool:
@@ -66,15 +66,26 @@ def batch_shapes(config: ml_collections.ConfigDict, batch_size: int | None = Non
   return shapes
 
 
+def _slot_statistics(logits, batch, config, mesh) -> vocab_parallel.SlotStatistics:
+  """Per-slot vocabulary statistics; on the vocabulary shards when 'tensor' splits them."""
+  teacher_indices = batch['teacher_topk_indices'] if uses_distillation(config) else None
+  if vocab_parallel.uses_vocab_parallel(mesh, config.model.vocab_size):
+    return vocab_parallel.slot_statistics(logits, batch['mlm_targets'], teacher_indices, mesh,
+                                          temperature=config.kd.temperature)
+  return vocab_parallel.dense_slot_statistics(logits, batch['mlm_targets'], teacher_indices,
+                                              config.kd.temperature)
+
+
 def loss_and_metrics(model: model_lib.UniBert, batch: dict, grl_lambda, dropout_key,
-                     config: ml_collections.ConfigDict):
+                     config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None):
   """Total loss and its parts for one (micro-)batch."""
   keys = (None, None) if dropout_key is None else tuple(jax.random.split(dropout_key))
   hidden = model.encoder(batch['input_ids'], batch['attention_mask'], dropout_key=keys[0])
   # Gather before the vocabulary projection: only the masked slots pay for the head.
   logits = model.encoder.mlm_logits(losses.gather_positions(hidden, batch['mlm_positions']))
+  statistics = _slot_statistics(logits, batch, config, mesh)
   weights = batch['mlm_weights']
-  mlm, mlm_accuracy = losses.mlm_loss(logits, batch['mlm_targets'], weights)
+  mlm, mlm_accuracy = losses.mlm_loss_from_statistics(statistics, batch['mlm_targets'], weights)
   total = config.loss.mlm_weight * mlm
   zero = jnp.zeros((), jnp.float32)
   adv, disc_accuracy, kd = zero, zero, zero
@@ -84,9 +95,9 @@ def loss_and_metrics(model: model_lib.UniBert, batch: dict, grl_lambda, dropout_
     adv, disc_accuracy = losses.adversarial_loss(language_logits, batch['language_id'], row_weights)
     total = total + config.loss.adv_weight * adv
   if uses_distillation(config):
-    kd = losses.distillation_loss(
-        logits, batch['teacher_topk_values'], batch['teacher_topk_indices'], weights,
-        temperature=config.kd.temperature, normalization=config.kd.normalization)
+    kd = losses.distillation_loss_from_statistics(
+        statistics, batch['teacher_topk_values'], weights, temperature=config.kd.temperature,
+        normalization=config.kd.normalization)
     total = total + config.loss.kd_weight * kd
   metrics = dict(loss=total, mlm_loss=mlm, adv_loss=adv, kd_loss=kd,
                  mlm_accuracy=mlm_accuracy, disc_accuracy=disc_accuracy)
@@ -107,7 +118,8 @@ def _gradients(model, batch, grl_lambda, dropout_key, config, mesh):
   graphdef, params = nnx.split(model)
 
   def loss_of(params, micro_batch, key):
-    return loss_and_metrics(nnx.merge(graphdef, params), micro_batch, grl_lambda, key, config)
+    return loss_and_metrics(nnx.merge(graphdef, params), micro_batch, grl_lambda, key, config,
+                            mesh)
 
   grad_fn = jax.value_and_grad(loss_of, has_aux=True)
   steps = config.train.grad_accum_steps

@@ -162,9 +162,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, data: Pr
   with preemption.PreemptionGuard() as guard:
     while step < steps:
       batch = program.put_batch(next(iterator))
-      profiler.before_step(step, block_on=state)
-      state, metrics = compiled_step(state, batch)
-      profiler.after_step(step, block_on=state)
+      # Annotated with the number the step has in the logs and checkpoints (1-based).
+      with profiler.step(step + 1, block_on=state) as done:
+        state, metrics = compiled_step(state, batch)
+        done(state)
       step += 1
       pending.append((step, metrics))
       is_last = step == steps
@@ -212,6 +213,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, data: Pr
         save(step, last_metrics)
         stopped_early = True
         break
+  profiler.close(block_on=state)  # a run that ended inside the window
   checkpointer.wait()
   checkpointer.close()
   writer.close()
