@@ -65,6 +65,7 @@ def model_config(shape: str) -> ml_collections.ConfigDict:
       layer_norm_eps=1e-5,        # XLM-R's value.
       initializer_range=0.02,
       dtype='bfloat16',           # compute dtype; parameters stay float32.
+      matmul_dtype='',            # matmul operands ('' = dtype); always float32 accumulation
       param_dtype='float32',
       remat='none',               # 'none' | 'full' | 'dots' (save matmul outputs)
       scan_layers=False,

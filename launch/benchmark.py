@@ -5,10 +5,13 @@ Our step against Hugging Face `XLMRobertaForMaskedLM` + torch AdamW, same shapes
 
   python launch/benchmark.py                       # --shapes=demo,mid
 
-prints a table and one JSON line per shape with ours_tokens_per_sec, peer_tokens_per_sec,
-ratio (ours / peer, MLM only), mfu_vs_measured_peak (model FLOPs / the float32 matmul peak
-measured in the same run) and adv_kd_overhead (step time with adversary + distillation over
-MLM only, minus 1). The CPUs are shared here: compare only numbers from one run.
+prints a table and one JSON line per shape and matmul dtype with ours_tokens_per_sec,
+peer_tokens_per_sec, ratio (ours / peer, MLM only), mfu_vs_measured_peak (model FLOPs / the
+matmul peak in our operand dtype, measured in the same run) and adv_kd_overhead (step time
+with adversary + distillation over MLM only, minus 1). Our step runs with float32 and with
+bfloat16 matmul operands (float32 accumulation and activations); the peer is float32, what
+transformers trains in by default. The CPUs are shared here: compare only numbers from one
+run.
 
 The input pipeline's batches/s next to the demo train step's consumption (needs a prepared
 corpus, e.g. from `launch/train.py --config=configs/demo.py --workdir=/tmp/unibert_demo`):
@@ -40,6 +43,9 @@ _SECTION = flags.DEFINE_enum('section', 'train', ['train', 'data'],
                              'train: ours vs the peer; data: input pipeline vs train step.')
 _PRESET = flags.DEFINE_enum('preset', None, ['gpu'], 'gpu: base config, seq 512, bf16, MFU.')
 _SHAPES = flags.DEFINE_list('shapes', list(benchmarking.SHAPES), 'Shapes for --section=train.')
+_MATMUL_DTYPES = flags.DEFINE_list(
+    'matmul_dtypes', ['float32', 'bfloat16'],
+    'model.matmul_dtype of our step for --section=train (the peer stays float32).')
 _ROUNDS = flags.DEFINE_integer(
     'rounds', 3, 'Interleaved rounds of (matmul peak, our three mixes, the peer).')
 _STEPS = flags.DEFINE_integer('steps', 3, 'Timed steps per mix and round (gpu: timed steps).')
@@ -80,9 +86,11 @@ def main(argv):
     return
   rows = []
   for shape in _SHAPES.value:
-    rows.append(benchmarking.benchmark_shape(
-        shape, rounds=_ROUNDS.value, steps_per_round=_STEPS.value, warmup=_WARMUP.value,
-        peer_steps=_PEER_STEPS.value, run_peer=not _NO_PEER.value))
+    for matmul_dtype in _MATMUL_DTYPES.value:
+      rows.append(benchmarking.benchmark_shape(
+          shape, rounds=_ROUNDS.value, steps_per_round=_STEPS.value, warmup=_WARMUP.value,
+          peer_steps=_PEER_STEPS.value, run_peer=not _NO_PEER.value,
+          config=benchmarking.shape_config(shape, matmul_dtype)))
   print(benchmarking.format_table(rows))
   for row in rows:
     print(json.dumps(row))

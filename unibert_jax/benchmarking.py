@@ -26,7 +26,7 @@ import numpy as np
 
 from configs import base as base_config
 from configs import demo as demo_config
-from unibert_jax import device_peaks, flops, peer_benchmark, sharding
+from unibert_jax import device_peaks, flops, model as model_lib, peer_benchmark, sharding
 from unibert_jax import train_step as train_step_lib
 
 MODES = ('mlm', 'mlm_adv', 'mlm_adv_kd')
@@ -34,11 +34,16 @@ SHAPES = ('demo', 'mid')
 FAKE_TEACHER_DIR = '<benchmark: random teacher top-k>'
 
 
-def shape_config(name: str) -> ml_collections.ConfigDict:
-  """The student config of a benchmark shape (see the module docstring)."""
+def shape_config(name: str, matmul_dtype: str = '') -> ml_collections.ConfigDict:
+  """The student config of a benchmark shape (see the module docstring).
+
+  matmul_dtype: '' keeps the demo config's (float32); 'bfloat16' runs the matmuls on
+  bfloat16 operands with float32 accumulation and activations.
+  """
   if name not in SHAPES:
     raise ValueError(f'Unknown benchmark shape {name!r}; choose one of {SHAPES}.')
   config = demo_config.get_config()
+  config.model.matmul_dtype = matmul_dtype
   if name == 'mid':
     m = config.model
     m.num_layers, m.hidden_size, m.num_heads, m.intermediate_size = 6, 512, 8, 2048
@@ -166,7 +171,7 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
   reported; the tokens/s are medians over all timed steps.
   """
   config = shape_config(name) if config is None else config
-  dtype = str(config.model.dtype)
+  dtype = str(model_lib.matmul_dtype(config.model))  # the operands' dtype sets the peak
   log(f'[{name}] compiling our train step: {", ".join(MODES)}')
   runners = {mode: StepRunner(objective_config(config, mode)) for mode in MODES}
   for runner in runners.values():
@@ -197,7 +202,8 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
   peer_summary = peer.summary() if peer is not None else None
   return dict(
       shape=name,
-      dtype=dtype,
+      dtype=str(config.model.dtype),
+      matmul_dtype=dtype,
       tokens_per_step=tokens,
       flops_per_token_mlm=mlm_flops / tokens,
       ours_tokens_per_sec=ours['mlm']['tokens_per_sec'],
@@ -225,13 +231,14 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-  header = ('shape', 'ours tok/s', 'peer tok/s', 'ratio', 'GFLOP/s', 'peak GFLOP/s', 'MFU',
-            '+adv', '+adv+kd')
+  header = ('shape', 'matmul dtype', 'ours tok/s', 'peer tok/s', 'ratio', 'GFLOP/s',
+            'peak GFLOP/s', 'MFU', '+adv', '+adv+kd')
   lines = ['  '.join(f'{h:>12}' for h in header)]
   for r in rows:
     fmt = lambda v, spec: '-' if v is None else format(v, spec)
     lines.append('  '.join(f'{c:>12}' for c in (
-        r['shape'], fmt(r['ours_tokens_per_sec'], '.0f'), fmt(r['peer_tokens_per_sec'], '.0f'),
+        r['shape'], r['matmul_dtype'], fmt(r['ours_tokens_per_sec'], '.0f'),
+        fmt(r['peer_tokens_per_sec'], '.0f'),
         fmt(r['ratio'], '.2f'), fmt(r['ours_flops_per_sec'] / 1e9, '.1f'),
         fmt(r['measured_peak_flops'] / 1e9, '.1f'), fmt(r['mfu_vs_measured_peak'], '.1%'),
         fmt(r['adv_overhead'], '+.1%'), fmt(r['adv_kd_overhead'], '+.1%'))))

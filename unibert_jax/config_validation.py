@@ -16,6 +16,7 @@ class ConfigError(ValueError):
 _CHOICES = {
     'data.corpus': ('udhr', 'wikipedia'),
     'model.dtype': ('float32', 'bfloat16', 'float16'),
+    'model.matmul_dtype': ('', 'float32', 'bfloat16'),
     'model.param_dtype': ('float32', 'bfloat16'),
     'model.remat': ('none', 'full', 'dots'),
     'model.attention_impl': ('auto', 'xla', 'cudnn'),

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from unibert_jax import model as model_lib
+
 # Dense bf16 peak FLOP/s per chip (no sparsity). Order matters: the first
 # substring found in the lower-cased device_kind wins, so longer names go first.
 PEAK_BF16_FLOPS = (
@@ -63,8 +65,8 @@ def measure_matmul_peak(dtype: str = 'float32', n: int = 2048,
 def peak_flops_per_device(config=None, dtype: str | None = None) -> float:
   """Peak FLOP/s of one device: config override, device table, or CPU probe.
 
-  `dtype` selects the probe's dtype on CPU; by default the model's compute
-  dtype (`config.model.dtype`) or float32.
+  `dtype` selects the probe's dtype on CPU; by default the model's matmul
+  operand dtype (`model.matmul_dtype`, else `model.dtype`) or float32.
   """
   if config is not None:
     override = float(config.train.get('peak_flops_per_device', 0.0) or 0.0)
@@ -78,8 +80,8 @@ def peak_flops_per_device(config=None, dtype: str | None = None) -> float:
     raise ValueError(
         f'No peak FLOP/s known for device kind {device.device_kind!r}; set '
         'config.train.peak_flops_per_device to its dense peak FLOP/s.')
-  if dtype is None:
-    dtype = config.model.get('dtype', 'float32') if config is not None else 'float32'
+  if dtype is None:  # the matmuls' operand dtype sets the peak
+    dtype = str(model_lib.matmul_dtype(config.model)) if config is not None else 'float32'
   return measure_matmul_peak(dtype)
 
 

@@ -23,10 +23,12 @@ def _weighted_mean(values, weights):
   return (values * weights).sum() / jnp.maximum(weights.sum(), 1e-8)
 
 
-def mlm_loss_from_statistics(statistics: vocab_parallel.SlotStatistics, targets, weights):
-  """Cross-entropy and accuracy of the slots against targets [B, P]."""
+def mlm_loss_from_statistics(statistics: vocab_parallel.SlotStatistics, weights):
+  """Cross-entropy and accuracy of the slots against the targets picked into `statistics`."""
   nll = statistics.log_normalizer - statistics.target_logit
-  correct = (statistics.top1 == targets).astype(jnp.float32)
+  # Top-1 when the target reaches the largest logit (argmax without a second pass; a tie
+  # at the top, which float logits practically never have, counts as correct).
+  correct = (statistics.target_logit >= statistics.max_logit).astype(jnp.float32)
   return _weighted_mean(nll, weights), _weighted_mean(correct, weights)
 
 
@@ -56,7 +58,7 @@ def distillation_loss_from_statistics(statistics: vocab_parallel.SlotStatistics,
 def mlm_loss(logits, targets, weights):
   """Cross-entropy and accuracy of logits [B, P, V] against targets [B, P]."""
   statistics = vocab_parallel.dense_slot_statistics(logits, targets)
-  return mlm_loss_from_statistics(statistics, targets, weights)
+  return mlm_loss_from_statistics(statistics, weights)
 
 
 def distillation_loss(student_logits, teacher_values, teacher_indices, weights, *,

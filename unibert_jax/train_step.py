@@ -85,7 +85,7 @@ def loss_and_metrics(model: model_lib.UniBert, batch: dict, grl_lambda, dropout_
   logits = model.encoder.mlm_logits(losses.gather_positions(hidden, batch['mlm_positions']))
   statistics = _slot_statistics(logits, batch, config, mesh)
   weights = batch['mlm_weights']
-  mlm, mlm_accuracy = losses.mlm_loss_from_statistics(statistics, batch['mlm_targets'], weights)
+  mlm, mlm_accuracy = losses.mlm_loss_from_statistics(statistics, weights)
   total = config.loss.mlm_weight * mlm
   zero = jnp.zeros((), jnp.float32)
   adv, disc_accuracy, kd = zero, zero, zero

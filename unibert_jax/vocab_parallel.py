@@ -2,9 +2,9 @@
 
 The tied decoder's logits [B, P, V] come out sharded over V when the word embeddings are
 (rules: vocab -> tensor). The MLM and distillation losses need, per prediction slot, the
-log-normaliser, the target's logit, the top-1 id and the logits at the teacher's k ids. Left
-to GSPMD, picking entries out of the sharded axis (take_along_axis, argmax) gathers the whole
-[B, P, V] block onto every device. Under `jax.shard_map` each device works on its own slice of
+log-normaliser, the largest logit, the target's logit and the logits at the teacher's k ids. Left
+to GSPMD, picking entries out of the sharded axis (take_along_axis) gathers the whole [B, P, V]
+block onto every device. Under `jax.shard_map` each device works on its own slice of
 the vocabulary and the devices exchange only per-slot numbers ([B, P] and [B, P, k]).
 
 `slot_statistics` gives the same values as `dense_slot_statistics` (the plain formulas, which
@@ -26,8 +26,8 @@ TENSOR_AXIS = 'tensor'
 @dataclasses.dataclass(frozen=True)
 class SlotStatistics:
   log_normalizer: jax.Array         # [B, P] logsumexp of the logits over the vocabulary
+  max_logit: jax.Array              # [B, P] (no gradient); the target is top-1 when it is this
   target_logit: jax.Array           # [B, P]
-  top1: jax.Array                   # [B, P] int32, the lowest id among ties (as argmax)
   teacher_logits: jax.Array | None  # [B, P, k] student logits at the teacher's ids
   log_normalizer_at_temperature: jax.Array | None  # [B, P] logsumexp(logits / T)
 
@@ -42,21 +42,25 @@ def dense_slot_statistics(logits, targets, teacher_indices=None,
   """The statistics from full (unsharded or GSPMD-sharded) logits [B, P, V]."""
   logits = logits.astype(jnp.float32)
   pick = lambda ids: jnp.take_along_axis(logits, ids, axis=-1)
+  log_normalizer, max_logit = _logsumexp(logits, _UNSHARDED)
   return SlotStatistics(
-      log_normalizer=jax.nn.logsumexp(logits, axis=-1),
+      log_normalizer=log_normalizer, max_logit=max_logit,
       target_logit=pick(targets[..., None])[..., 0],
-      top1=jnp.argmax(logits, axis=-1).astype(jnp.int32),
       teacher_logits=None if teacher_indices is None else pick(teacher_indices),
       log_normalizer_at_temperature=(None if teacher_indices is None else
-                                     jax.nn.logsumexp(logits / temperature, axis=-1)))
+                                     _logsumexp(logits / temperature, _UNSHARDED)[0]))
 
 
-def _logsumexp_over_shards(local_logits):
-  # The max is only a shift for stability: no gradient flows through it.
-  local_max = jax.lax.stop_gradient(local_logits.max(-1))
-  global_max = jax.lax.pmax(local_max, TENSOR_AXIS)
-  total = jax.lax.psum(jnp.exp(local_logits - global_max[..., None]).sum(-1), TENSOR_AXIS)
-  return jnp.log(total) + global_max
+def _logsumexp(logits, reduce_over_shards):
+  """(logsumexp, max) over the last axis; reduce_over_shards(max) / (sum) joins the shards."""
+  # The max is only a shift for stability (and the accuracy's threshold): no gradient.
+  max_logit = reduce_over_shards[0](jax.lax.stop_gradient(logits.max(-1)))
+  total = reduce_over_shards[1](jnp.exp(logits - max_logit[..., None]).sum(-1))
+  return jnp.log(total) + max_logit, max_logit
+
+
+_UNSHARDED = (lambda x: x, lambda x: x)
+_OVER_SHARDS = (lambda x: jax.lax.pmax(x, TENSOR_AXIS), lambda x: jax.lax.psum(x, TENSOR_AXIS))
 
 
 def _pick_over_shards(local_logits, ids, offset):
@@ -71,19 +75,14 @@ def _pick_over_shards(local_logits, ids, offset):
 def _local_statistics(local_logits, targets, teacher_indices, *, temperature: float):
   local_logits = local_logits.astype(jnp.float32)
   offset = jax.lax.axis_index(TENSOR_AXIS) * local_logits.shape[-1]
-  no_grad = jax.lax.stop_gradient(local_logits)  # the top-1 id is not differentiable
-  local_best = no_grad.max(-1)
-  best = jax.lax.pmax(local_best, TENSOR_AXIS)
-  candidate = jnp.where(local_best == best, jnp.argmax(no_grad, -1) + offset,
-                        jnp.iinfo(jnp.int32).max)
+  log_normalizer, max_logit = _logsumexp(local_logits, _OVER_SHARDS)
   statistics = dict(
-      log_normalizer=_logsumexp_over_shards(local_logits),
-      target_logit=_pick_over_shards(local_logits, targets[..., None], offset)[..., 0],
-      top1=jax.lax.pmin(candidate.astype(jnp.int32), TENSOR_AXIS))
+      log_normalizer=log_normalizer, max_logit=max_logit,
+      target_logit=_pick_over_shards(local_logits, targets[..., None], offset)[..., 0])
   if teacher_indices is not None:
     statistics['teacher_logits'] = _pick_over_shards(local_logits, teacher_indices, offset)
-    statistics['log_normalizer_at_temperature'] = _logsumexp_over_shards(
-        local_logits / temperature)
+    statistics['log_normalizer_at_temperature'] = _logsumexp(local_logits / temperature,
+                                                             _OVER_SHARDS)[0]
   return statistics
 
 
@@ -97,7 +96,7 @@ def slot_statistics(logits, targets, teacher_indices, mesh: jax.sharding.Mesh, *
   rows = P(sharding.BATCH_AXES, None)
   rows_k = P(sharding.BATCH_AXES, None, None)
   vocab_sharded = P(sharding.BATCH_AXES, None, TENSOR_AXIS)
-  out_specs = dict(log_normalizer=rows, target_logit=rows, top1=rows)
+  out_specs = dict(log_normalizer=rows, max_logit=rows, target_logit=rows)
   if teacher_indices is None:
     local = lambda logits, targets: _local_statistics(logits, targets, None,
                                                       temperature=temperature)
