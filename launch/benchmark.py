@@ -14,7 +14,8 @@ transformers trains in by default. The CPUs are shared here: compare only number
 run.
 
 The input pipeline's batches/s next to the demo train step's consumption (needs a prepared
-corpus, e.g. from `launch/train.py --config=configs/demo.py --workdir=/tmp/unibert_demo`):
+corpus, e.g. from `launch/train.py --config=configs/demo.py --workdir=/tmp/unibert_demo`; the
+run's teacher cache, when there is one, is joined to every batch as the student's is):
 
   python launch/benchmark.py --section=data --workdir=/tmp/unibert_demo
 
@@ -79,7 +80,10 @@ def main(argv):
     data_dir = _DATA_DIR.value or config.data.data_dir or os.path.join(_WORKDIR.value, 'data')
     tokenizer_dir = (_TOKENIZER_DIR.value or config.data.tokenizer_dir
                      or os.path.join(data_dir, 'tokenizer'))
-    result = benchmarking.data_benchmark(config, data_dir, tokenizer_dir, _SECONDS.value)
+    cache_dir = os.path.join(_WORKDIR.value, 'teacher_cache')
+    has_cache = os.path.exists(os.path.join(cache_dir, 'manifest.json'))
+    result = benchmarking.data_benchmark(config, data_dir, tokenizer_dir, _SECONDS.value,
+                                         teacher_cache_dir=cache_dir if has_cache else None)
     print(f"pipeline {result['pipeline']['batches_per_sec']:.1f} batches/s, train step "
           f"{result['train_steps_per_sec']:.2f} steps/s: headroom {result['headroom']:.1f}x")
     print(json.dumps(result))

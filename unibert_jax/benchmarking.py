@@ -272,10 +272,17 @@ def gpu_benchmark(config: ml_collections.ConfigDict, *, steps: int = 10, warmup:
 
 
 def data_benchmark(config: ml_collections.ConfigDict, data_dir: str, tokenizer_dir: str,
-                   seconds: float = 5.0, train_steps: int = 5) -> dict[str, Any]:
-  """The input pipeline's batches/s next to the demo train step's consumption."""
-  from unibert_jax import input_pipeline  # pylint: disable=g-import-not-at-top
-  pipeline = input_pipeline.benchmark_pipeline(config, data_dir, tokenizer_dir, seconds)
+                   seconds: float = 5.0, train_steps: int = 5,
+                   teacher_cache_dir: str | None = None) -> dict[str, Any]:
+  """The input pipeline's batches/s next to the demo train step's consumption.
+
+  teacher_cache_dir: a teacher cache built for `config` (e.g. the demo run's), joined to
+  every batch as in the distilling student's pipeline.
+  """
+  from unibert_jax import input_pipeline, teacher_cache  # pylint: disable=g-import-not-at-top
+  cache = (teacher_cache.TeacherCache(teacher_cache_dir, config) if teacher_cache_dir
+           else None)
+  pipeline = input_pipeline.benchmark_pipeline(config, data_dir, tokenizer_dir, seconds, cache)
   runner = StepRunner(objective_config(config, 'mlm_adv_kd'))  # the demo's real mix
   runner.run(2, record=False)
   runner.run(train_steps)

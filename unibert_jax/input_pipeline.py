@@ -330,19 +330,24 @@ def make_eval_batches(config: ml_collections.ConfigDict, data_dir: str, tokenize
 
 
 def benchmark_pipeline(config: ml_collections.ConfigDict, data_dir: str, tokenizer_dir: str,
-                       seconds: float = 5.0) -> dict[str, float]:
+                       seconds: float = 5.0, teacher_cache=None) -> dict[str, float]:
   """Training batches per second of this process's pipeline (packing cache already built).
 
-  tokens_per_sec counts every position (B x L); real_tokens_per_sec only attended ones.
+  With `teacher_cache`, every batch is joined to the cached teacher top-k, as a distilling
+  student's is. tokens_per_sec counts every position (B x L); real_tokens_per_sec only
+  attended ones.
   """
   started = time.perf_counter()
-  iterator = make_train_iterator(config, data_dir, tokenizer_dir)
+  iterator = make_train_iterator(config, data_dir, tokenizer_dir, teacher_cache=teacher_cache)
   try:
     first = next(iterator)
     first_batch_seconds = time.perf_counter() - started
     batches, real_tokens = 0, 0
+    # A cache holds the run's train.steps batches and no more.
+    max_batches = (teacher_cache.examples // first['input_ids'].shape[0] - 1
+                   if teacher_cache is not None else float('inf'))
     started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    while time.perf_counter() - started < seconds and batches < max_batches:
       batch = next(iterator)
       batches += 1
       real_tokens += int(batch['attention_mask'].sum())
@@ -356,4 +361,5 @@ def benchmark_pipeline(config: ml_collections.ConfigDict, data_dir: str, tokeniz
               first_batch_seconds=first_batch_seconds,
               batch_size=int(first['input_ids'].shape[0]),
               max_len=int(first['input_ids'].shape[1]),
-              worker_count=int(_data_field(config, 'worker_count', 0)))
+              worker_count=int(_data_field(config, 'worker_count', 0)),
+              with_teacher_cache=teacher_cache is not None)
