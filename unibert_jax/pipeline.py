@@ -123,10 +123,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, evaluate_and_export: bo
     return {'stopped_early_at_step': result.step, 'workdir': workdir}
 
   eval_dir = os.path.join(workdir, 'eval')
+  eval_file = os.path.join(eval_dir, 'eval.json')
   student_hf = os.path.join(workdir, 'hf')
   figures = {}
+  already_done = result is None and os.path.isfile(eval_file) and all(
+      os.path.isfile(os.path.join(student_hf, name))
+      for name in (hf_io.CONFIG_FILE, hf_io.WEIGHTS_FILE))
   if not evaluate_and_export:
     pass
+  elif already_done:  # the final checkpoint has not changed since they were written
+    print(f'== evaluate and export: done for step {config.train.steps} already: skipped',
+          flush=True)
+    with open(eval_file) as f:
+      figures = json.load(f)
   elif jax.process_count() > 1:
     # Evaluation and export read the checkpoint onto one device: a single-process job.
     if jax.process_index() == 0:
@@ -151,7 +160,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, evaluate_and_export: bo
       'student_hf_dir': student_hf,
       'teacher_hf_dir': teacher_hf or None,
       'metrics_file': os.path.join(workdir, 'metrics.jsonl'),
-      'eval_file': os.path.join(eval_dir, 'eval.json'),
+      'eval_file': eval_file,
       'steps': config.train.steps,
       'first_mlm_loss': first_train.get('mlm_loss'),
       'last_mlm_loss': last_train.get('mlm_loss'),
