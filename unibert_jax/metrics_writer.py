@@ -51,15 +51,19 @@ class MetricsWriter:
     """One human line: step, loss parts, accuracies, lambda, tokens/s and ETA."""
     if not self.enabled:
       return
-    done = max(step - self._start_step, 1)
-    seconds_per_step = (time.time() - self._start_time) / done
-    eta = seconds_per_step * max(self.total_steps - step, 0)
+    done = step - self._start_step
+    # The latest window's step time (the trainer's step_seconds); the first step of a run
+    # pays one-time costs, so it gives no ETA.
+    seconds_per_step = metrics.get('step_seconds',
+                                   (time.time() - self._start_time) / max(done, 1))
+    eta = (f'{seconds_per_step * max(self.total_steps - step, 0) / 60:.1f} min' if done > 1
+           else '-')
     line = (f'step {step}/{self.total_steps} loss {metrics["loss"]:.4f} '
             f'(mlm {metrics["mlm_loss"]:.4f} adv {metrics["adv_loss"]:.4f} '
             f'kd {metrics["kd_loss"]:.4f}) mlm_acc {metrics["mlm_accuracy"]:.3f} '
             f'disc_acc {metrics["disc_accuracy"]:.3f} (chance {metrics["disc_chance"]:.3f}) '
             f'lambda {metrics["grl_lambda"]:.3f} tok/s {metrics["tokens_per_sec"]:,.0f} '
-            f'ETA {eta / 60:.1f} min')
+            f'ETA {eta}')
     if self._interactive:
       width = 24
       filled = int(width * step / max(self.total_steps, 1))
