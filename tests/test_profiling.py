@@ -1,5 +1,7 @@
 """StepProfiler writes an xplane trace holding exactly the window's step annotations."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import pytest
