@@ -10,8 +10,9 @@ peer_tokens_per_sec, ratio (ours / peer, MLM only), mfu_vs_measured_peak (model 
 matmul peak in our operand dtype, measured in the same run) and adv_kd_overhead (step time
 with adversary + distillation over MLM only, minus 1). Our step runs with float32 and with
 bfloat16 matmul operands (float32 accumulation and activations); the peer is float32, what
-transformers trains in by default. The CPUs are shared here: compare only numbers from one
-run.
+transformers trains in by default, and beside our bf16 rows also under torch bf16 autocast
+(peer_amp_tokens_per_sec, ratio_vs_peer_amp). The CPUs are shared here: compare only numbers
+from one run.
 
 The input pipeline's batches/s next to the demo train step's consumption (needs a prepared
 corpus, e.g. from `launch/train.py --config=configs/demo.py --workdir=/tmp/unibert_demo`; the
@@ -46,7 +47,7 @@ _PRESET = flags.DEFINE_enum('preset', None, ['gpu'], 'gpu: base config, seq 512,
 _SHAPES = flags.DEFINE_list('shapes', list(benchmarking.SHAPES), 'Shapes for --section=train.')
 _MATMUL_DTYPES = flags.DEFINE_list(
     'matmul_dtypes', ['float32', 'bfloat16'],
-    'model.matmul_dtype of our step for --section=train (the peer stays float32).')
+    'model.matmul_dtype of our step for --section=train (bfloat16 adds a bf16-autocast peer).')
 _ROUNDS = flags.DEFINE_integer(
     'rounds', 3, 'Interleaved rounds of (matmul peak, our three mixes, the peer).')
 _STEPS = flags.DEFINE_integer('steps', 3, 'Timed steps per mix and round (gpu: timed steps).')

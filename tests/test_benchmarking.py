@@ -47,17 +47,22 @@ def test_fake_batch_follows_the_batch_contract():
   assert ((batch['mlm_positions'] > 0) & (batch['mlm_positions'] < 15)).all()
 
 
-@pytest.mark.slow  # three train-step compiles and the peer: ~1 min on a quiet 2-core CPU
+@pytest.mark.slow  # three train-step compiles and two peers: ~1 min on a quiet 2-core CPU
 def test_benchmark_shape_row_is_consistent():
-  row = benchmarking.benchmark_shape('tiny', config=tiny_config(), rounds=1, steps_per_round=2,
+  config = tiny_config()
+  config.model.matmul_dtype = 'bfloat16'  # bf16 matmuls: the autocast peer runs too
+  row = benchmarking.benchmark_shape('tiny', config=config, rounds=1, steps_per_round=2,
                                      warmup=1, peer_steps=2, peer_warmup=1, peak_repeats=2,
                                      log=lambda _: None)
+  assert row['matmul_dtype'] == 'bfloat16'
   assert row['ours_tokens_per_sec'] == pytest.approx(64 / row['step_seconds']['mlm'])
   assert row['peer_tokens_per_sec'] == pytest.approx(64 / row['peer_step_seconds'])
   (only_round,) = row['rounds']  # with one round, the within-round ratios are exact
   seconds = only_round['seconds']
   assert row['ratio'] == pytest.approx(seconds['peer'] / seconds['mlm'])
-  mlm_flops = flops.train_step_flops(benchmarking.objective_config(tiny_config(), 'mlm')).total
+  assert row['ratio_vs_peer_amp'] == pytest.approx(seconds['peer_amp'] / seconds['mlm'])
+  assert row['peer_amp_tokens_per_sec'] > 0
+  mlm_flops = flops.train_step_flops(benchmarking.objective_config(config, 'mlm')).total
   assert row['mfu_vs_measured_peak'] == pytest.approx(
       mlm_flops / seconds['mlm'] / only_round['peak'])
   assert row['adv_kd_overhead'] == pytest.approx(seconds['mlm_adv_kd'] / seconds['mlm'] - 1)

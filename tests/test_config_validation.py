@@ -56,6 +56,23 @@ def test_mesh_must_match_devices_and_batch():
              for p in config_validation.problems(config, 8))
 
 
+def test_parameter_dimensions_must_divide_their_mesh_axes():
+  config = base.get_config('small')
+  config.model.vocab_size = 250002  # xlm-roberta's vocabulary: even, but not divisible by 4
+  config.mesh.shape = (2, 1, 4)
+  assert config.model.num_heads % 4 == 0
+  found = config_validation.problems(config, num_devices=8)
+  assert found == ["model.vocab_size=250002 is not divisible by 4, the devices of mesh axes "
+                   "tensor that mesh.rules splits 'vocab' over; change mesh.shape, or map "
+                   "'vocab' to None in mesh.rules."]
+  config.mesh.shape = (4, 1, 2)  # 250002 = 2 x 125001
+  assert config_validation.problems(config, num_devices=8) == []
+  config.mesh.shape = (1, 8, 1)
+  config.model.hidden_size, config.model.num_heads = 516, 12  # 516 = 8 x 64.5
+  assert any(p.startswith('model.hidden_size=516 is not divisible by 8, the devices of mesh '
+                          'axes fsdp') for p in config_validation.problems(config, 8))
+
+
 def test_train_py_reports_bad_config_before_compiling():
   result = subprocess.run(
       [sys.executable, 'launch/train.py', '--config=configs/demo.py', '--compile_only',

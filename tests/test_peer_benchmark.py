@@ -34,3 +34,15 @@ def test_tiny_peer_learns_and_reports_throughput():
   assert model.config.num_hidden_layers == 2 and model.config.vocab_size == 100
   assert model.config.max_position_embeddings == 18
   assert result['parameters'] == sum(p.numel() for p in model.parameters())
+
+
+def test_autocast_peer_trains_in_bf16_mixed_precision():
+  kwargs = dict(batch=4, seq=16, steps=3, warmup=1, learning_rate=3e-3, seed=0)
+  amp = peer_benchmark.peer_tokens_per_sec(TINY, autocast='bfloat16', **kwargs)
+  full = peer_benchmark.peer_tokens_per_sec(TINY, **kwargs)
+  assert amp['autocast'] == 'bfloat16' and full['autocast'] is None
+  assert all(math.isfinite(x) for x in amp['losses'])
+  assert amp['losses'][-1] < amp['losses'][0]
+  # Same weights and batch: bf16 matmuls move the first loss a little, not a lot.
+  assert amp['losses'][0] != full['losses'][0]
+  assert abs(amp['losses'][0] - full['losses'][0]) < 0.05 * full['losses'][0]

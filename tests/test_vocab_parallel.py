@@ -7,6 +7,7 @@ import sys
 import jax.numpy as jnp
 import numpy as np
 
+from configs import base
 from unibert_jax import sharding, vocab_parallel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,6 +50,12 @@ without_teacher = jax.jit(lambda x, t: vocab_parallel.slot_statistics(x, t, None
     put(logits, P(None, None, 'tensor')), targets)
 assert without_teacher.teacher_logits is None
 np.testing.assert_allclose(without_teacher.log_normalizer, dense.log_normalizer, rtol=1e-5)
+from configs import base
+rules = base.LOGICAL_AXIS_RULES
+assert vocab_parallel.uses_vocab_parallel(mesh, rules)  # the shipped rules: vocab -> tensor
+unsharded = [(name, None if name == 'vocab' else axes) for name, axes in rules]
+assert not vocab_parallel.uses_vocab_parallel(mesh, unsharded)
+assert not vocab_parallel.uses_vocab_parallel(sharding.make_mesh((8, 1, 1)), rules)
 print('VOCAB_PARALLEL_OK')
 '''
 
@@ -62,10 +69,10 @@ def test_sharded_statistics_and_gradients_equal_the_dense_ones():
   assert 'VOCAB_PARALLEL_OK' in result.stdout
 
 
-def test_used_only_when_tensor_splits_the_vocabulary():
+def test_not_used_without_a_tensor_axis_to_split_over():
   one_device = sharding.make_mesh((1, 1, 1))
-  assert not vocab_parallel.uses_vocab_parallel(one_device, 512)
-  assert not vocab_parallel.uses_vocab_parallel(None, 512)
+  assert not vocab_parallel.uses_vocab_parallel(one_device, base.LOGICAL_AXIS_RULES)
+  assert not vocab_parallel.uses_vocab_parallel(None, base.LOGICAL_AXIS_RULES)
 
 
 def test_dense_statistics_match_log_softmax():

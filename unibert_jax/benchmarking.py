@@ -168,7 +168,9 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
   Each round measures the matmul peak, then each objective mix of ours, then the
   peer, so a neighbour's load falls on all of them alike. Ratios (ours / peer,
   overheads, MFU) are taken within each round and their median over rounds is
-  reported; the tokens/s are medians over all timed steps.
+  reported; the tokens/s are medians over all timed steps. When our matmuls are
+  bf16, the peer also runs under bf16 autocast (`peer_amp_*`, `ratio_vs_peer_amp`):
+  mixed precision on both sides.
   """
   config = shape_config(name) if config is None else config
   dtype = str(model_lib.matmul_dtype(config.model))  # the operands' dtype sets the peak
@@ -176,11 +178,16 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
   runners = {mode: StepRunner(objective_config(config, mode)) for mode in MODES}
   for runner in runners.values():
     runner.run(warmup, record=False)
-  peer = None
+  peers = {}
   if run_peer:
-    peer = peer_benchmark.PeerRunner(config.model.to_dict(), int(config.data.batch_size),
-                                     int(config.data.max_len))
-    peer.run(peer_warmup, record=False)
+    autocasts = {'peer': None}
+    if dtype == 'bfloat16':
+      autocasts['peer_amp'] = 'bfloat16'
+    for key, autocast in autocasts.items():
+      peers[key] = peer_benchmark.PeerRunner(config.model.to_dict(), int(config.data.batch_size),
+                                             int(config.data.max_len), autocast=autocast)
+      peers[key].run(peer_warmup, record=False)
+  peer = peers.get('peer')
   per_round = []
   for r in range(rounds):
     log(f'[{name}] round {r + 1}/{rounds}')
@@ -189,9 +196,9 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
     for mode, runner in runners.items():
       runner.run(steps_per_round)
       seconds[mode] = statistics.median(runner.step_seconds[-steps_per_round:])
-    if peer is not None:
-      peer.run(peer_steps)
-      seconds['peer'] = statistics.median(peer.step_seconds[-peer_steps:])
+    for key, runner in peers.items():
+      runner.run(peer_steps)
+      seconds[key] = statistics.median(runner.step_seconds[-peer_steps:])
     per_round.append(dict(peak=peak, seconds=seconds))
 
   ours = {mode: runner.summary() for mode, runner in runners.items()}
@@ -200,6 +207,7 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
   peaks = [r['peak'] for r in per_round]
   within = lambda fn: _median([fn(r) for r in per_round])
   peer_summary = peer.summary() if peer is not None else None
+  amp = peers['peer_amp'].summary() if 'peer_amp' in peers else None
   return dict(
       shape=name,
       dtype=str(config.model.dtype),
@@ -211,6 +219,9 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
       ours_adv_kd_tokens_per_sec=ours['mlm_adv_kd']['tokens_per_sec'],
       peer_tokens_per_sec=peer_summary['tokens_per_sec'] if peer else None,
       ratio=within(lambda r: r['seconds']['peer'] / r['seconds']['mlm']) if peer else None,
+      peer_amp_tokens_per_sec=amp['tokens_per_sec'] if amp else None,
+      ratio_vs_peer_amp=(within(lambda r: r['seconds']['peer_amp'] / r['seconds']['mlm'])
+                         if amp else None),
       ours_flops_per_sec=ours['mlm']['flops_per_sec'],
       measured_peak_flops=_median(peaks),
       peak_spread=(max(peaks) - min(peaks)) / max(peaks),
@@ -231,15 +242,16 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-  header = ('shape', 'matmul dtype', 'ours tok/s', 'peer tok/s', 'ratio', 'GFLOP/s',
-            'peak GFLOP/s', 'MFU', '+adv', '+adv+kd')
+  header = ('shape', 'matmul dtype', 'ours tok/s', 'peer tok/s', 'ratio', 'amp peer t/s',
+            'amp ratio', 'GFLOP/s', 'peak GFLOP/s', 'MFU', '+adv', '+adv+kd')
   lines = ['  '.join(f'{h:>12}' for h in header)]
   for r in rows:
     fmt = lambda v, spec: '-' if v is None else format(v, spec)
     lines.append('  '.join(f'{c:>12}' for c in (
         r['shape'], r['matmul_dtype'], fmt(r['ours_tokens_per_sec'], '.0f'),
         fmt(r['peer_tokens_per_sec'], '.0f'),
-        fmt(r['ratio'], '.2f'), fmt(r['ours_flops_per_sec'] / 1e9, '.1f'),
+        fmt(r['ratio'], '.2f'), fmt(r['peer_amp_tokens_per_sec'], '.0f'),
+        fmt(r['ratio_vs_peer_amp'], '.2f'), fmt(r['ours_flops_per_sec'] / 1e9, '.1f'),
         fmt(r['measured_peak_flops'] / 1e9, '.1f'), fmt(r['mfu_vs_measured_peak'], '.1%'),
         fmt(r['adv_overhead'], '+.1%'), fmt(r['adv_kd_overhead'], '+.1%'))))
   return '\n'.join(lines)

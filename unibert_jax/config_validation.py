@@ -109,6 +109,38 @@ def problems(config: ml_collections.ConfigDict, num_devices: int | None = None,
             f'data x fsdp mesh size {data * fsdp}; change data.batch_size or mesh.shape.')
       check(m.num_heads % tensor == 0,
             f'mesh.shape tensor={tensor} does not divide model.num_heads={m.num_heads}.')
+      found.extend(_uneven_parameter_shardings(config, dict(data=data, fsdp=fsdp, tensor=tensor)))
+  return found
+
+
+def _uneven_parameter_shardings(config, mesh_sizes: dict[str, int]) -> list[str]:
+  """Parameter dimensions that mesh.rules split over mesh axes they do not divide.
+
+  jit refuses such shardings with an error naming neither the field nor the fix, e.g. a
+  250002-token XLM-R vocabulary on tensor=4.
+  """
+  m, a = config.model, config.adversary
+  # Logical axis -> the config field that sizes it ('heads' is checked by head count above).
+  sized_by = {'vocab': ('model.vocab_size', m.vocab_size),
+              'embed': ('model.hidden_size', m.hidden_size),
+              'embed_out': ('model.hidden_size', m.hidden_size),
+              'mlp': ('model.intermediate_size', m.intermediate_size),
+              'layers': ('model.num_layers', m.num_layers),
+              'disc_hidden': ('adversary.hidden_size', a.hidden_size),
+              'languages': ('adversary.num_languages', a.num_languages)}
+  found = []
+  for logical, mesh_axes in config.mesh.rules:
+    if logical not in sized_by or not mesh_axes:
+      continue
+    axes = (mesh_axes,) if isinstance(mesh_axes, str) else tuple(mesh_axes)
+    split = 1
+    for axis in axes:
+      split *= mesh_sizes.get(axis, 1)
+    field, size = sized_by[logical]
+    if isinstance(size, int) and size > 0 and size % split:
+      found.append(f'{field}={size} is not divisible by {split}, the devices of mesh axes '
+                   f'{"x".join(axes)} that mesh.rules splits {logical!r} over; change '
+                   f'mesh.shape, or map {logical!r} to None in mesh.rules.')
   return found
 
 

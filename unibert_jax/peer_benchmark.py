@@ -7,6 +7,10 @@ attention implementation, `torch.optim.AdamW`, and the MLM loss through
 every position as in `XLMRobertaForMaskedLM.forward`. Same layers, width,
 heads, FFN, vocabulary, batch, sequence length and dropout as our config, 15 %
 of the tokens masked, all CPU cores as torch threads.
+
+`autocast='bfloat16'` runs the forward pass under `torch.autocast` (bf16
+matmuls, float32 master weights and optimizer), PyTorch's own mixed precision:
+the peer to hold our bf16 matmul mode against.
 """
 
 import os
@@ -73,8 +77,10 @@ class PeerRunner:
   """The peer model, its AdamW optimizer and one fixed batch, ready to time."""
 
   def __init__(self, shape: Any, batch: int, seq: int, num_threads: int | None = None,
-               learning_rate: float = 1e-4, seed: int = 0):
+               learning_rate: float = 1e-4, seed: int = 0, autocast: str | None = None):
     import torch  # pylint: disable=g-import-not-at-top  # torch is heavy, import on use
+    self.autocast = autocast
+    self._autocast_dtype = getattr(torch, autocast) if autocast else None
     self.num_threads = num_threads or os.cpu_count() or 1
     torch.set_num_threads(self.num_threads)
     torch.manual_seed(seed)
@@ -89,10 +95,13 @@ class PeerRunner:
     self.step_seconds: list[float] = []
 
   def run(self, steps: int, record: bool = True) -> None:
+    import torch  # pylint: disable=g-import-not-at-top
     for _ in range(steps):
       start = time.perf_counter()
       self.optimizer.zero_grad(set_to_none=True)
-      loss = self.model(**self.inputs).loss
+      with torch.autocast('cpu', dtype=self._autocast_dtype,
+                          enabled=self._autocast_dtype is not None):
+        loss = self.model(**self.inputs).loss
       loss.backward()
       self.optimizer.step()
       self.losses.append(float(loss.detach()))  # eager CPU torch is synchronous
@@ -103,20 +112,20 @@ class PeerRunner:
     median = statistics.median(self.step_seconds)
     return dict(tokens_per_sec=self.tokens / median, step_seconds=median,
                 step_seconds_all=list(self.step_seconds), losses=list(self.losses),
-                num_threads=self.num_threads,
+                num_threads=self.num_threads, autocast=self.autocast,
                 parameters=sum(p.numel() for p in self.model.parameters()),
                 attn_implementation=self.model.config._attn_implementation)  # pylint: disable=protected-access
 
 
 def peer_tokens_per_sec(shape: Any, batch: int, seq: int, steps: int = 5, warmup: int = 2,
                         num_threads: int | None = None, learning_rate: float = 1e-4,
-                        seed: int = 0) -> dict:
+                        seed: int = 0, autocast: str | None = None) -> dict:
   """Times `steps` AdamW train steps of the peer on one fixed batch, after `warmup`.
 
   Returns tokens/s (batch * seq over the median step time), the step times and the
   losses of every step (warm-up included) so callers can check it learns.
   """
-  runner = PeerRunner(shape, batch, seq, num_threads, learning_rate, seed)
+  runner = PeerRunner(shape, batch, seq, num_threads, learning_rate, seed, autocast)
   runner.run(warmup, record=False)
   runner.run(steps)
   return runner.summary()

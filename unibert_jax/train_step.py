@@ -69,7 +69,7 @@ def batch_shapes(config: ml_collections.ConfigDict, batch_size: int | None = Non
 def _slot_statistics(logits, batch, config, mesh) -> vocab_parallel.SlotStatistics:
   """Per-slot vocabulary statistics; on the vocabulary shards when 'tensor' splits them."""
   teacher_indices = batch['teacher_topk_indices'] if uses_distillation(config) else None
-  if vocab_parallel.uses_vocab_parallel(mesh, config.model.vocab_size):
+  if vocab_parallel.uses_vocab_parallel(mesh, config.mesh.rules):
     return vocab_parallel.slot_statistics(logits, batch['mlm_targets'], teacher_indices, mesh,
                                           temperature=config.kd.temperature)
   return vocab_parallel.dense_slot_statistics(logits, batch['mlm_targets'], teacher_indices,

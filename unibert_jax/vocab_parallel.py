@@ -111,9 +111,12 @@ def slot_statistics(logits, targets, teacher_indices, mesh: jax.sharding.Mesh, *
   return SlotStatistics(**statistics)
 
 
-def uses_vocab_parallel(mesh: jax.sharding.Mesh | None, vocab_size: int) -> bool:
-  """Whether the vocabulary is split over a 'tensor' axis of more than one device."""
-  if mesh is None or TENSOR_AXIS not in mesh.shape:
+def uses_vocab_parallel(mesh: jax.sharding.Mesh | None, rules) -> bool:
+  """Whether the logical-axis rules split the vocabulary over a 'tensor' axis of >1 device.
+
+  (Config validation has made sure the vocabulary divides evenly over it.)
+  """
+  if mesh is None or mesh.shape.get(TENSOR_AXIS, 1) == 1:
     return False
-  size = mesh.shape[TENSOR_AXIS]
-  return size > 1 and vocab_size % size == 0
+  return any(logical == 'vocab' and mesh_axes in (TENSOR_AXIS, (TENSOR_AXIS,))
+             for logical, mesh_axes in rules)
