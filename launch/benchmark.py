@@ -1,7 +1,7 @@
 r"""Throughput of the fused train step: against the PyTorch peer, the device peak, the data.
 
 Our step against Hugging Face `XLMRobertaForMaskedLM` + torch AdamW, same shapes, one process
-(about 2 minutes for both shapes on 2 CPU cores):
+(about 8 minutes for both shapes and both matmul dtypes on 2 CPU cores):
 
   python launch/benchmark.py                       # --shapes=demo,mid
 
