@@ -11,9 +11,17 @@ from tests.helpers.two_processes import run_two_processes
 from unibert_jax.preemption import PreemptionGuard
 
 
-def deliver(signum):
+def deliver(signum, until=lambda: False, timeout: float = 0.05):
+  """Sends `signum` to this process and waits until `until()` holds or `timeout` passes.
+
+  The kernel may hand the signal to any thread (XLA, Orbax and torch start many); Python then
+  runs the handler in the main thread at a later bytecode boundary, so poll rather than sleep
+  a fixed time.
+  """
   os.kill(os.getpid(), signum)
-  time.sleep(0.01)  # Python runs the handler at the next bytecode boundary of the main thread
+  deadline = time.monotonic() + timeout
+  while not until() and time.monotonic() < deadline:
+    time.sleep(0.002)
 
 
 def test_sigterm_sets_the_flag_without_killing_and_handlers_come_back():
@@ -21,7 +29,7 @@ def test_sigterm_sets_the_flag_without_killing_and_handlers_come_back():
   sigint_before = signal.getsignal(signal.SIGINT)
   with PreemptionGuard() as guard:
     assert not guard.requested and not guard.should_stop(0)
-    deliver(signal.SIGTERM)
+    deliver(signal.SIGTERM, until=lambda: guard.requested, timeout=5)
     assert guard.requested and guard.signal == signal.SIGTERM
     assert guard.should_stop(1)
     deliver(signal.SIGTERM)  # a second SIGTERM is still only a request
@@ -30,20 +38,44 @@ def test_sigterm_sets_the_flag_without_killing_and_handlers_come_back():
   assert signal.getsignal(signal.SIGINT) is sigint_before
 
 
-def test_second_sigint_falls_through_to_the_previous_handler():
-  sigint_before = signal.getsignal(signal.SIGINT)
+@pytest.fixture
+def sigint_handler():
+  """Installs a known SIGINT handler for the test (whatever earlier tests left) and restores."""
+  installed = []
+
+  def install(handler):
+    installed.append(signal.signal(signal.SIGINT, handler))
+    return handler
+
+  yield install
+  if installed:
+    signal.signal(signal.SIGINT, installed[0])
+
+
+def test_second_sigint_goes_to_the_previous_handler(sigint_handler):
+  calls = []
+  previous = sigint_handler(lambda signum, frame: calls.append(signum))
   with PreemptionGuard() as guard:
-    deliver(signal.SIGINT)
-    assert guard.requested and guard.signal == signal.SIGINT
-    assert signal.getsignal(signal.SIGINT) is sigint_before
+    deliver(signal.SIGINT, until=lambda: guard.requested, timeout=5)
+    assert guard.requested and guard.signal == signal.SIGINT and not calls
+    assert signal.getsignal(signal.SIGINT) is previous
+    deliver(signal.SIGINT, until=lambda: calls, timeout=5)
+    assert calls == [signal.SIGINT]
+  assert signal.getsignal(signal.SIGINT) is previous
+
+
+def test_second_ctrl_c_raises_keyboard_interrupt(sigint_handler):
+  sigint_handler(signal.default_int_handler)  # Python's own, as in an interactive run
+  with PreemptionGuard() as guard:
+    deliver(signal.SIGINT, until=lambda: guard.requested, timeout=5)
     with pytest.raises(KeyboardInterrupt):
-      deliver(signal.SIGINT)
-  assert signal.getsignal(signal.SIGINT) is sigint_before
+      deliver(signal.SIGINT, timeout=5)
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_should_stop_on_one_process_answers_every_step():
   with PreemptionGuard(sync_every=100) as guard:
-    deliver(signal.SIGTERM)
+    deliver(signal.SIGTERM, until=lambda: guard.requested, timeout=5)
     assert guard.should_stop(7)  # one process: no need to wait for a sync step
 
 
