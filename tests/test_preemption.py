@@ -85,7 +85,7 @@ def test_bad_sync_every_is_refused():
 
 
 TWO_PROCESS_SCRIPT = textwrap.dedent('''
-    import os, signal, sys
+    import os, signal, sys, time
     process_id, port = int(sys.argv[1]), sys.argv[2]
     import jax
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
@@ -96,6 +96,8 @@ TWO_PROCESS_SCRIPT = textwrap.dedent('''
       for step in range(1, 100):
         if process_id == 1 and step == 7:
           os.kill(os.getpid(), signal.SIGTERM)  # only process 1 is preempted
+          while not guard.requested:  # its handler runs in the main thread a moment later
+            time.sleep(0.001)
         if guard.should_stop(step):
           break
     print('STOPPED', process_id, step, guard.requested)
