@@ -109,7 +109,8 @@ def problems(config: ml_collections.ConfigDict, num_devices: int | None = None,
             f'data x fsdp mesh size {data * fsdp}; change data.batch_size or mesh.shape.')
       check(m.num_heads % tensor == 0,
             f'mesh.shape tensor={tensor} does not divide model.num_heads={m.num_heads}.')
-      found.extend(_uneven_parameter_shardings(config, dict(data=data, fsdp=fsdp, tensor=tensor)))
+      found.extend(_uneven_parameter_shardings(
+          config, dict(zip(sharding.MESH_AXES, (data, fsdp, tensor)))))
   return found
 
 

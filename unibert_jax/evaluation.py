@@ -24,6 +24,7 @@ import numpy as np
 
 from unibert_jax import corpus
 from unibert_jax import input_pipeline
+from unibert_jax import losses
 from unibert_jax import model as model_lib
 from unibert_jax import tokenizer as tokenizer_lib
 from unibert_jax import universality
@@ -147,8 +148,7 @@ def mlm_predictions(encoder: nnx.Module, batches: Iterable[Mapping[str, np.ndarr
   def predict(state, input_ids, attention_mask, positions):
     encoder = nnx.merge(graphdef, state)
     hidden = encoder(input_ids, attention_mask)
-    gathered = jnp.take_along_axis(hidden, positions[..., None], axis=1)
-    return jnp.argmax(encoder.mlm_logits(gathered), axis=-1)
+    return jnp.argmax(encoder.mlm_logits(losses.gather_positions(hidden, positions)), axis=-1)
 
   columns = {'predictions': [], 'targets': [], 'weights': [], 'language_ids': []}
   for batch in batches:

@@ -23,12 +23,18 @@ def _weighted_mean(values, weights):
   return (values * weights).sum() / jnp.maximum(weights.sum(), 1e-8)
 
 
-def mlm_loss_from_statistics(statistics: vocab_parallel.SlotStatistics, weights):
-  """Cross-entropy and accuracy of the slots against the targets picked into `statistics`."""
+def mlm_slot_values(statistics: vocab_parallel.SlotStatistics):
+  """Per-slot negative log-likelihood and top-1 hit [B, P] of the targets in `statistics`."""
   nll = statistics.log_normalizer - statistics.target_logit
   # Top-1 when the target reaches the largest logit (argmax without a second pass; a tie
   # at the top, which float logits practically never have, counts as correct).
   correct = (statistics.target_logit >= statistics.max_logit).astype(jnp.float32)
+  return nll, correct
+
+
+def mlm_loss_from_statistics(statistics: vocab_parallel.SlotStatistics, weights):
+  """Cross-entropy and accuracy of the slots against the targets picked into `statistics`."""
+  nll, correct = mlm_slot_values(statistics)
   return _weighted_mean(nll, weights), _weighted_mean(correct, weights)
 
 

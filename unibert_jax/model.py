@@ -50,7 +50,7 @@ def matmul_dtype(cfg) -> jnp.dtype:
 # gradient included, comes out in the kernel's own layout with no transpose in between.
 _PRODUCTS = {  # layout: (forward, input gradient, kernel gradient)
     'io': ('...i,io->...o', '...o,io->...i', '...i,...o->io'),
-    'oi': ('...i,oi->...o', '...o,oi->...i', '...o,...i->oi'),
+    'oi': ('...i,oi->...o', '...o,oi->...i', '...i,...o->oi'),
 }
 
 
@@ -74,8 +74,7 @@ def _low_precision_matmul_bwd(layout, operand_dtype, x_dtype, kernel_dtype, resi
   grad = grad.astype(operand_dtype)
   _, input_grad, kernel_grad = _PRODUCTS[layout]
   dx = jnp.einsum(input_grad, grad, kernel, preferred_element_type=jnp.float32)
-  dkernel = jnp.einsum(kernel_grad, x, grad, preferred_element_type=jnp.float32) if (
-      layout == 'io') else jnp.einsum(kernel_grad, grad, x, preferred_element_type=jnp.float32)
+  dkernel = jnp.einsum(kernel_grad, x, grad, preferred_element_type=jnp.float32)
   return dx.astype(x_dtype), dkernel.astype(kernel_dtype)
 
 

@@ -179,9 +179,9 @@ def eval_step(graphdef, config: ml_collections.ConfigDict, state, batch):
   logits = model.encoder.mlm_logits(losses.gather_positions(hidden, batch['mlm_positions']))
   real = batch['is_real'].astype(jnp.float32)
   weights = batch['mlm_weights'] * real[:, None]
-  correct = (jnp.argmax(logits, -1) == batch['mlm_targets']).astype(jnp.float32) * weights
-  log_probs = jax.nn.log_softmax(logits, -1)
-  nll = -jnp.take_along_axis(log_probs, batch['mlm_targets'][..., None], -1)[..., 0] * weights
+  nll, correct = losses.mlm_slot_values(
+      vocab_parallel.dense_slot_statistics(logits, batch['mlm_targets']))
+  nll, correct = nll * weights, correct * weights
   language_logits = model.language_logits(hidden, batch['attention_mask'], jnp.float32(0.0))
   disc_correct = (jnp.argmax(language_logits, -1) == batch['language_id']) * real
   per_language = functools.partial(jax.ops.segment_sum, segment_ids=batch['language_id'],

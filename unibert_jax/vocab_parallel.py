@@ -72,7 +72,7 @@ def _pick_over_shards(local_logits, ids, offset):
   return jax.lax.psum(jnp.where(here, picked, 0.0), TENSOR_AXIS)
 
 
-def _local_statistics(local_logits, targets, teacher_indices, *, temperature: float):
+def _local_statistics(local_logits, targets, teacher_indices=None, *, temperature: float):
   local_logits = local_logits.astype(jnp.float32)
   offset = jax.lax.axis_index(TENSOR_AXIS) * local_logits.shape[-1]
   log_normalizer, max_logit = _logsumexp(local_logits, _OVER_SHARDS)
@@ -96,19 +96,17 @@ def slot_statistics(logits, targets, teacher_indices, mesh: jax.sharding.Mesh, *
   rows = P(sharding.BATCH_AXES, None)
   rows_k = P(sharding.BATCH_AXES, None, None)
   vocab_sharded = P(sharding.BATCH_AXES, None, TENSOR_AXIS)
+  args, in_specs = [logits, targets], [vocab_sharded, rows]
   out_specs = dict(log_normalizer=rows, max_logit=rows, target_logit=rows)
-  if teacher_indices is None:
-    local = lambda logits, targets: _local_statistics(logits, targets, None,
-                                                      temperature=temperature)
-    statistics = jax.shard_map(local, mesh=mesh, in_specs=(vocab_sharded, rows),
-                               out_specs=out_specs)(logits, targets)
-    return SlotStatistics(teacher_logits=None, log_normalizer_at_temperature=None, **statistics)
-  out_specs.update(teacher_logits=rows_k, log_normalizer_at_temperature=rows)
+  if teacher_indices is not None:
+    args.append(teacher_indices)
+    in_specs.append(rows_k)
+    out_specs.update(teacher_logits=rows_k, log_normalizer_at_temperature=rows)
   statistics = jax.shard_map(
       functools.partial(_local_statistics, temperature=temperature), mesh=mesh,
-      in_specs=(vocab_sharded, rows, rows_k), out_specs=out_specs)(logits, targets,
-                                                                   teacher_indices)
-  return SlotStatistics(**statistics)
+      in_specs=tuple(in_specs), out_specs=out_specs)(*args)
+  return SlotStatistics(**{'teacher_logits': None, 'log_normalizer_at_temperature': None,
+                           **statistics})
 
 
 def uses_vocab_parallel(mesh: jax.sharding.Mesh | None, rules) -> bool:
