@@ -24,14 +24,13 @@ import sys
 
 # Run from a checkout: the repository root (unibert_jax, configs) on the path.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from unibert_jax import evaluation
+from unibert_jax.evaluation import universality_eval as evaluation
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Root of the ablation.', required=True)
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'config.seed of each repetition (>= 3).')

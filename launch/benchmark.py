@@ -33,13 +33,12 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from configs import demo as demo_config  # pylint: disable=g-import-not-at-top
-from unibert_jax import benchmarking
+from unibert_jax.perf import benchmark as benchmarking
 
 _SECTION = flags.DEFINE_enum('section', 'train', ['train', 'data'],
                              'train: ours vs the peer; data: input pipeline vs train step.')

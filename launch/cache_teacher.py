@@ -16,7 +16,6 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
@@ -40,7 +39,7 @@ def main(argv):
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                          auto=_DISTRIBUTED_AUTO.value)
   import jax  # pylint: disable=g-import-not-at-top
-  from unibert_jax import teacher_cache  # pylint: disable=g-import-not-at-top
+  from unibert_jax.teacher import cache as teacher_cache  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
   teacher = _TEACHER.value or config.kd.teacher_dir

@@ -23,16 +23,15 @@ import sys
 
 # Run from a checkout: the repository root (unibert_jax, configs) on the path.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
-from unibert_jax import corpus
-from unibert_jax import evaluation
-from unibert_jax import hf_io
-from unibert_jax import udhr
+from unibert_jax.data import corpus
+from unibert_jax.evaluation import universality_eval as evaluation
+from unibert_jax.export import hf_format as hf_io
+from unibert_jax.data import udhr
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to evaluate (latest checkpoint).')
 _HF = flags.DEFINE_string('hf', None, 'Hugging Face XLM-R-family directory to evaluate.')

@@ -15,7 +15,6 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
@@ -31,7 +30,7 @@ _TOKENIZER_DIR = flags.DEFINE_string(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments {argv[1:]}.')
-  from unibert_jax import hf_io  # pylint: disable=g-import-not-at-top
+  from unibert_jax.export import hf_format as hf_io  # pylint: disable=g-import-not-at-top
   try:
     summary = hf_io.export_checkpoint(_WORKDIR.value, _OUT.value, step=_STEP.value,
                                       tokenizer_dir=_TOKENIZER_DIR.value)

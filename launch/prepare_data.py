@@ -13,7 +13,6 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
@@ -30,7 +29,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from unibert_jax import data_preparation  # pylint: disable=g-import-not-at-top
+  from unibert_jax.data import prepare as data_preparation  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()
   # Library output (TFDS prints) goes to stderr: stdout carries only the JSON line.
   with contextlib.redirect_stdout(sys.stderr):

@@ -13,7 +13,6 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
@@ -41,7 +40,10 @@ def main(argv):
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                          auto=_DISTRIBUTED_AUTO.value)
   import jax  # pylint: disable=g-import-not-at-top
-  from unibert_jax import config_validation, sharding, train_step, trainer  # pylint: disable=g-import-not-at-top
+  from unibert_jax import config_validation  # pylint: disable=g-import-not-at-top
+  from unibert_jax import sharding
+  from unibert_jax.train import step as train_step
+  from unibert_jax.train import trainer
 
   config = _CONFIG.value
   try:
@@ -53,7 +55,7 @@ def main(argv):
       return
     if not _WORKDIR.value:
       raise ValueError('--workdir is required (the run directory).')
-    from unibert_jax import pipeline  # pylint: disable=g-import-not-at-top  # data, teacher, export
+    from unibert_jax import main_job as pipeline  # pylint: disable=g-import-not-at-top  # data, teacher, export
     summary = pipeline.run(config, _WORKDIR.value, _EVALUATE_AND_EXPORT.value)
   except (config_validation.ConfigError, trainer.NonFiniteLossError, ValueError,
           FileNotFoundError) as error:

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from unibert_jax import benchmarking, flops
-from unibert_jax import train_step as train_step_lib
+from unibert_jax.perf import benchmark as benchmarking
+from unibert_jax.perf import flops
+from unibert_jax.train import step as train_step_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -14,7 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from tests.helpers.two_processes import run_two_processes
-from unibert_jax import checkpointing
+from unibert_jax.train import checkpointing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -236,7 +236,7 @@ RESHARD_SCRIPT = textwrap.dedent('''
     import sys
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P, SingleDeviceSharding
-    from unibert_jax import checkpointing
+    from unibert_jax.train import checkpointing
 
     directory = sys.argv[1]
     assert jax.device_count() == 8, jax.devices()
@@ -282,9 +282,9 @@ RESHARD_SCRIPT = textwrap.dedent('''
 
 def test_restore_onto_another_mesh_and_one_device(tmp_path):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
-             JAX_PLATFORMS='cpu', PYTHONPATH=ROOT)
+             JAX_PLATFORMS='cpu')
   result = subprocess.run([sys.executable, '-c', RESHARD_SCRIPT, str(tmp_path / 'ckpt')],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert 'RESHARD_OK' in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
 
 
@@ -297,7 +297,7 @@ TWO_PROCESS_SCRIPT = textwrap.dedent('''
     import jax.numpy as jnp, numpy as np
     from jax.experimental import multihost_utils
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-    from unibert_jax import checkpointing
+    from unibert_jax.train import checkpointing
 
     mesh = Mesh(np.array(jax.devices()).reshape(2, 2), ('data', 'model'))
     values = np.arange(64 * 32, dtype=np.float32).reshape(64, 32)

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from unibert_jax import corpus
-from unibert_jax import languages
-from unibert_jax import udhr
+from unibert_jax.data import corpus
+from unibert_jax.data import languages
+from unibert_jax.data import udhr
 
 
 def _data_config(**fields):

@@ -16,14 +16,14 @@ from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from configs import base
 from configs import demo
-from unibert_jax import checkpointing
-from unibert_jax import corpus
-from unibert_jax import evaluation
-from unibert_jax import model as model_lib
+from unibert_jax.train import checkpointing
+from unibert_jax.data import corpus
+from unibert_jax.evaluation import universality_eval as evaluation
+from unibert_jax.model import encoder as model_lib
 from unibert_jax import sharding
-from unibert_jax import tokenizer as tokenizer_lib
-from unibert_jax import train_step
-from unibert_jax import udhr
+from unibert_jax.data import tokenizer as tokenizer_lib
+from unibert_jax.train import step as train_step
+from unibert_jax.data import udhr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LANGUAGES = ('de', 'en', 'fr', 'ru', 'zh')

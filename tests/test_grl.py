@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from configs import demo
-from unibert_jax import grl, losses, train_step
+from unibert_jax.model import adversary as grl
+from unibert_jax.train import losses
+from unibert_jax.train import step as train_step
 
 
 def _adversarial_grads(model, batch, grl_lambda, reverse=True):
@@ -16,7 +18,7 @@ def _adversarial_grads(model, batch, grl_lambda, reverse=True):
     if reverse:
       logits = model.language_logits(hidden, batch['attention_mask'], jnp.float32(grl_lambda))
     else:
-      from unibert_jax.model import pool
+      from unibert_jax.model.encoder import pool
       logits = model.discriminator(pool(hidden, batch['attention_mask'], model.pooling))
     weights = jnp.ones(batch['language_id'].shape)
     return losses.adversarial_loss(logits, batch['language_id'], weights)[0]

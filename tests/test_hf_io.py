@@ -15,9 +15,9 @@ import tokenizers
 import torch
 import transformers
 
-from helpers import multilingual_text, sharded_steps
-from unibert_jax import hf_io
-from unibert_jax import model as model_lib
+from tests.helpers import multilingual_text, sharded_steps
+from unibert_jax.export import hf_format as hf_io
+from unibert_jax.model import encoder as model_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LEN = 32  # data.max_len of sharded_steps.small_config
@@ -246,10 +246,9 @@ def test_checkpoint_trained_on_8_devices_exports_on_one(tokenizer_dir, tmp_path)
   workdir = tmp_path / 'run'
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
              JAX_PLATFORMS='cpu')
-  subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'helpers',
-                                               'save_sharded_checkpoint.py'),
+  subprocess.run([sys.executable, '-m', 'tests.helpers.save_sharded_checkpoint',
                   str(workdir), tokenizer_dir, str(tmp_path / 'inputs.npz')],
-                 check=True, env=env, timeout=300)
+                 check=True, env=env, cwd=ROOT, timeout=300)
   out_dir = str(tmp_path / 'hf')
   summary = hf_io.export_checkpoint(str(workdir), out_dir)
   assert summary['step'] == 3 and summary['tokenizer_dir'] == tokenizer_dir

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from configs import demo
-from unibert_jax import corpus
-from unibert_jax import input_pipeline
-from unibert_jax import masking
-from unibert_jax import packing
-from unibert_jax import sampling
-from unibert_jax import tokenizer as tokenizer_lib
+from unibert_jax.data import corpus
+from unibert_jax.data import input_pipeline
+from unibert_jax.data import masking
+from unibert_jax.data import packing
+from unibert_jax.data import sampling
+from unibert_jax.data import tokenizer as tokenizer_lib
 
 VOCAB = 700
 MASK_ID = VOCAB - 1

@@ -7,8 +7,8 @@ import unicodedata
 
 import pytest
 
-from unibert_jax import languages
-from unibert_jax import udhr
+from unibert_jax.data import languages
+from unibert_jax.data import udhr
 
 # ISO 15924 -> the first word of the Unicode character names of that script's letters.
 SCRIPT_NAME_PREFIXES = {

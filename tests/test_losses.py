@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from unibert_jax import losses
+from unibert_jax.train import losses
 
 
 def _random(shape, seed, scale=3.0):

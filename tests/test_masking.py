@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from unibert_jax import masking
+from unibert_jax.data import masking
 
 VOCAB = 500
 MASK_ID = VOCAB - 1

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from tests.helpers import sharded_steps
-from unibert_jax import model as model_lib
-from unibert_jax import sharding, train_step
+from unibert_jax.model import encoder as model_lib
+from unibert_jax import sharding
+from unibert_jax.train import step as train_step
 
 
 def _operands(layout='io'):

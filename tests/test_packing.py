@@ -7,8 +7,8 @@ import pytest
 import tokenizers
 from tokenizers import models, pre_tokenizers
 
-from unibert_jax import packing
-from unibert_jax import tokenizer as tokenizer_lib
+from unibert_jax.data import packing
+from unibert_jax.data import tokenizer as tokenizer_lib
 
 NAMES = ['de', 'en', 'sw']
 MAX_LEN = 16

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.helpers.two_processes import run_two_processes
-from unibert_jax.preemption import PreemptionGuard
+from unibert_jax.train.preemption import PreemptionGuard
 
 
 def deliver(signum, until=lambda: False, timeout: float = 0.05):
@@ -90,7 +90,7 @@ TWO_PROCESS_SCRIPT = textwrap.dedent('''
     import jax
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
     jax.distributed.initialize(f'localhost:{port}', num_processes=2, process_id=process_id)
-    from unibert_jax.preemption import PreemptionGuard
+    from unibert_jax.train.preemption import PreemptionGuard
 
     with PreemptionGuard(sync_every=5) as guard:
       for step in range(1, 100):

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from configs import demo
-from unibert_jax import corpus
-from unibert_jax import data_preparation
-from unibert_jax import tokenizer as tokenizer_lib
+from unibert_jax.data import corpus
+from unibert_jax.data import prepare as data_preparation
+from unibert_jax.data import tokenizer as tokenizer_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import pytest
 
 from tests.helpers.traces import traced_steps
-from unibert_jax.profiling import StepProfiler
+from unibert_jax.train.profiling import StepProfiler
 
 
 def run_steps(profiler, steps):

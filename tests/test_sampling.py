@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from unibert_jax import sampling
+from unibert_jax.data import sampling
 
 # Sequences per language: a large, two middling and a tiny language (cycled every epoch).
 COUNTS = np.array([400, 100, 20, 3])

@@ -11,6 +11,8 @@ import pytest
 from tests.helpers import sharded_steps
 from unibert_jax import sharding
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 MESHES = ['8,1,1', '2,2,2', '1,4,2', '1,1,8']
 
 
@@ -18,8 +20,8 @@ def _run_on_8_devices(tmp_path, shapes):
   out = tmp_path / 'sharded.npz'
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
              JAX_PLATFORMS='cpu')
-  script = os.path.join(os.path.dirname(__file__), 'helpers', 'sharded_steps.py')
-  subprocess.run([sys.executable, script, str(out), *shapes], check=True, env=env, timeout=600)
+  subprocess.run([sys.executable, '-m', 'tests.helpers.sharded_steps', str(out), *shapes],
+                 check=True, env=env, cwd=ROOT, timeout=600)
   return dict(np.load(out))
 
 

@@ -14,8 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from helpers import kd_setup
-from unibert_jax import hf_io, input_pipeline, losses, sharding, teacher_cache, train_step
+from tests.helpers import kd_setup
+from unibert_jax.export import hf_format as hf_io
+from unibert_jax.data import input_pipeline
+from unibert_jax.train import losses
+from unibert_jax import sharding
+from unibert_jax.teacher import cache as teacher_cache
+from unibert_jax.train import step as train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -206,8 +211,8 @@ def test_resume_after_kill_of_a_sharded_writer(setup, built, tmp_path):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
              JAX_PLATFORMS='cpu')
   writer = subprocess.Popen(
-      [sys.executable, os.path.join(ROOT, 'tests', 'helpers', 'build_teacher_cache.py'),
-       str(tmp_path), data_dir, tokenizer_dir, teacher_dir], env=env)
+      [sys.executable, '-m', 'tests.helpers.build_teacher_cache',
+       str(tmp_path), data_dir, tokenizer_dir, teacher_dir], env=env, cwd=ROOT)
   cache_dir = teacher_cache.cache_dir(config, str(tmp_path))
   first_shard = os.path.join(cache_dir, 'shard-00000-process-000-of-001.array_record')
   deadline = time.time() + 300

@@ -10,9 +10,9 @@ import sentencepiece as spm
 import tokenizers
 import transformers
 
-from unibert_jax import corpus
-from unibert_jax import languages
-from unibert_jax import tokenizer as tokenizer_lib
+from unibert_jax.data import corpus
+from unibert_jax.data import languages
+from unibert_jax.data import tokenizer as tokenizer_lib
 
 # One language per script the tokenizer must round-trip.
 SCRIPT_LANGUAGES = ('en', 'ru', 'el', 'ar', 'he', 'hi', 'bn', 'th', 'zh', 'ko', 'ka', 'am')

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import sharded_steps
-from unibert_jax import sharding, train_step
+from unibert_jax import sharding
+from unibert_jax.train import step as train_step
 
 
 def _program(config):

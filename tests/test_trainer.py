@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from tests.helpers.traces import traced_steps
-from unibert_jax import checkpointing, hf_io, trainer
+from unibert_jax.train import checkpointing
+from unibert_jax.export import hf_format as hf_io
+from unibert_jax.train import trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12

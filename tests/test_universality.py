@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from unibert_jax import universality
+from unibert_jax.evaluation import universality
 
 
 def _parallel(languages, n, d, seed=0):

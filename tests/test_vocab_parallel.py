@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import base
-from unibert_jax import sharding, vocab_parallel
+from unibert_jax import sharding
+from unibert_jax.train import vocab_parallel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -16,7 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SCRIPT = r'''
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from unibert_jax import sharding, vocab_parallel
+from unibert_jax import sharding
+from unibert_jax.train import vocab_parallel
 
 mesh = sharding.make_mesh((2, 1, 4))
 rng = np.random.default_rng(0)
@@ -61,9 +63,9 @@ print('VOCAB_PARALLEL_OK')
 
 
 def test_sharded_statistics_and_gradients_equal_the_dense_ones():
-  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
+  env = dict(os.environ, JAX_PLATFORMS='cpu',
              XLA_FLAGS='--xla_force_host_platform_device_count=8')
-  result = subprocess.run([sys.executable, '-c', _SCRIPT], env=env, capture_output=True,
+  result = subprocess.run([sys.executable, '-c', _SCRIPT], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'VOCAB_PARALLEL_OK' in result.stdout

@@ -6,7 +6,9 @@ fix, in a single ConfigError, so a user fixes the config once rather than once p
 
 import ml_collections
 
-from unibert_jax import grl, losses, sharding
+from unibert_jax.model import adversary as grl
+from unibert_jax.train import losses
+from unibert_jax import sharding
 
 
 class ConfigError(ValueError):

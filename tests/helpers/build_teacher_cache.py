@@ -1,22 +1,17 @@
 """Builds the tests' teacher cache slowly (a pause after each shard), to be killed mid-way.
 
   XLA_FLAGS=--xla_force_host_platform_device_count=8 \
-      python tests/helpers/build_teacher_cache.py WORKDIR DATA_DIR TOKENIZER_DIR TEACHER_DIR
+      python -m tests.helpers.build_teacher_cache WORKDIR DATA_DIR TOKENIZER_DIR TEACHER_DIR
 
 Runs on a (2, 2, 2) mesh, so the teacher's batch is sharded over 4 devices and its parameters
 over 2. Used by tests/test_teacher_cache.py.
 """
 
-import os
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
-
-from helpers import kd_setup  # pylint: disable=g-import-not-at-top
-from unibert_jax import teacher_cache
+from tests.helpers import kd_setup
+from unibert_jax.teacher import cache as teacher_cache
 
 
 def main():

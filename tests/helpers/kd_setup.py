@@ -11,9 +11,11 @@ import jax
 import numpy as np
 
 from configs import demo
-from unibert_jax import corpus, hf_io, udhr
-from unibert_jax import model as model_lib
-from unibert_jax import tokenizer as tokenizer_lib
+from unibert_jax.data import corpus
+from unibert_jax.export import hf_format as hf_io
+from unibert_jax.data import udhr
+from unibert_jax.model import encoder as model_lib
+from unibert_jax.data import tokenizer as tokenizer_lib
 
 LANGUAGES = 'de,en,fr,ru,zh'
 

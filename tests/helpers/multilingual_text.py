@@ -6,7 +6,7 @@ SentencePiece enough material for a 512-token vocabulary in well under a second.
 
 import numpy as np
 
-from unibert_jax import tokenizer as tokenizer_lib
+from unibert_jax.data import tokenizer as tokenizer_lib
 
 ARTICLE_1 = {
     'en': ('All human beings are born free and equal in dignity and rights. They are endowed'

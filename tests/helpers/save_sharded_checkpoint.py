@@ -1,7 +1,7 @@
 """Trains a few steps on a (2, 2, 2) mesh of 8 devices, checkpoints, and saves MLM logits.
 
   XLA_FLAGS=--xla_force_host_platform_device_count=8 \
-      python tests/helpers/save_sharded_checkpoint.py WORKDIR TOKENIZER_DIR INPUTS.npz
+      python -m tests.helpers.save_sharded_checkpoint WORKDIR TOKENIZER_DIR INPUTS.npz
 
 INPUTS.npz holds input_ids and attention_mask; the encoder's logits on them, computed from the
 sharded in-memory state, go to WORKDIR/reference_logits.npy. Used by tests/test_hf_io.py to
@@ -11,15 +11,13 @@ check that an export made on one device reproduces them.
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
-
-import jax  # pylint: disable=g-import-not-at-top
+import jax
 import numpy as np
 
-from helpers import sharded_steps
-from unibert_jax import checkpointing, sharding, train_step
+from tests.helpers import sharded_steps
+from unibert_jax.train import checkpointing
+from unibert_jax import sharding
+from unibert_jax.train import step as train_step
 
 MESH = (2, 2, 2)
 STEPS = 3

@@ -1,20 +1,18 @@
 """Runs 3 train steps of a small config on a given mesh and saves losses and parameters.
 
-  python tests/helpers/sharded_steps.py OUT.npz 2,2,2 [2,2,2 ...]
+  python -m tests.helpers.sharded_steps OUT.npz 2,2,2 [2,2,2 ...]
 
 Used by tests/test_sharding.py in subprocesses with 8 simulated devices.
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-import jax  # pylint: disable=g-import-not-at-top
+import jax
 import numpy as np
 
 from configs import demo
-from unibert_jax import sharding, train_step
+from unibert_jax import sharding
+from unibert_jax.train import step as train_step
 
 
 def small_config():

@@ -19,9 +19,9 @@ def run_two_processes(script: str, *args: str, devices_per_process: int = 2,
   with socket.socket() as probe:
     probe.bind(('localhost', 0))
     port = str(probe.getsockname()[1])
-  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
+  env = dict(os.environ, JAX_PLATFORMS='cpu',
              XLA_FLAGS=f'--xla_force_host_platform_device_count={devices_per_process}')
-  processes = [subprocess.Popen([sys.executable, '-c', script, str(index), port, *args], env=env,
+  processes = [subprocess.Popen([sys.executable, '-c', script, str(index), port, *args], env=env, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for index in range(2)]
   outputs = []

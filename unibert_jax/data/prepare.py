@@ -1,0 +1,70 @@
+"""Prepares what training reads: the corpus (TFDS ArrayRecord) and the tokenizer.
+
+Layout: <data_dir>/corpus/ (see corpus.py) and <data_dir>/tokenizer/ (unless
+data.tokenizer_dir names an existing Hugging Face tokenizer, e.g. a teacher's). Each part is
+built once; a second call only reads two small JSON files and checks the tokenizer's ids.
+"""
+
+import os
+import time
+from typing import Any
+
+from unibert_jax.data import corpus
+from unibert_jax.data import tokenizer as tokenizer_lib
+from unibert_jax.data import udhr
+
+TOKENIZER_SUBDIR = 'tokenizer'
+# Wikipedia: the tokenizer sees at most this many train paragraphs of each language (the
+# first ones in source order); the language shares still follow the full corpus counts.
+TOKENIZER_TEXTS_PER_LANGUAGE = 200_000
+
+
+def data_dir_of(config, workdir: str) -> str:
+  """config.data.data_dir, or <workdir>/data."""
+  return config.data.data_dir or os.path.join(workdir, 'data')
+
+
+def cache_dir_of(config) -> str:
+  """config.data.cache_dir, or ~/.cache/unibert_jax (the npm tarball lives there)."""
+  return os.path.expanduser(config.data.cache_dir or udhr.DEFAULT_CACHE_DIR)
+
+
+def tokenizer_dir_of(config, workdir: str) -> str:
+  """config.data.tokenizer_dir (given), or <data_dir>/tokenizer (trained here)."""
+  return config.data.tokenizer_dir or os.path.join(data_dir_of(config, workdir),
+                                                   TOKENIZER_SUBDIR)
+
+
+def prepare_data(config, workdir: str) -> dict[str, Any]:
+  """Builds the corpus and the tokenizer when missing; returns what is there.
+
+  Returns {'languages': int, 'train_examples': int, 'validation_examples': int,
+  'tokenizer_dir': str, 'data_dir': str, 'vocab_size': int, 'seconds': float}.
+  """
+  start = time.perf_counter()
+  data_dir = data_dir_of(config, workdir)
+  cache_dir = cache_dir_of(config)
+  stats = corpus.prepare_corpus(config.data, data_dir, cache_dir)
+
+  tokenizer_dir = tokenizer_dir_of(config, workdir)
+  own_tokenizer = not config.data.tokenizer_dir
+  tokenizer_file = os.path.join(tokenizer_dir, tokenizer_lib.TOKENIZER_FILE)
+  if own_tokenizer and not os.path.exists(tokenizer_file):
+    texts = corpus.texts_by_language(config.data, cache_dir, split='train',
+                                     max_texts_per_language=TOKENIZER_TEXTS_PER_LANGUAGE)
+    tokenizer_lib.train_tokenizer(
+        texts, vocab_size=config.data.vocab_size, out_dir=tokenizer_dir,
+        alpha=config.data.sampling_alpha, seed=config.seed,
+        model_max_length=config.data.max_len,
+        language_counts=stats['num_examples_per_language']['train'])
+  vocab_size = tokenizer_lib.check_tokenizer_dir(tokenizer_dir,
+                                                 expected_vocab_size=config.data.vocab_size)
+  return {
+      'languages': len(stats['languages']),
+      'train_examples': stats['num_examples']['train'],
+      'validation_examples': stats['num_examples']['validation'],
+      'tokenizer_dir': tokenizer_dir,
+      'data_dir': data_dir,
+      'vocab_size': vocab_size,
+      'seconds': round(time.perf_counter() - start, 2),
+  }

@@ -1,0 +1,433 @@
+"""Language-universality evaluation of an encoder on the held-out UDHR articles.
+
+`evaluate_encoder` reads the corpus validation split (whole articles, the same in every
+language, never trained on: checked against the train split on every call), runs the encoder
+jitted over fixed-shape batches, mean-pools the final states and computes the three figures of
+`universality.py`. It writes `eval.json` (every per-language figure) and `eval.png`.
+
+The second half summarizes an ablation (several runs, several seeds) into a markdown table and
+a chart; `launch/ablation.py` runs the trainings.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
+import json
+import math
+import os
+import time
+
+import flax.nnx as nnx
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from unibert_jax.data import corpus
+from unibert_jax.data import input_pipeline
+from unibert_jax.train import losses
+from unibert_jax.model import encoder as model_lib
+from unibert_jax.data import tokenizer as tokenizer_lib
+from unibert_jax.evaluation import universality
+
+EVAL_SPLIT = 'validation'
+TRAIN_SPLIT = 'train'
+SUMMARY_KEYS = ('retrieval_top1', 'retrieval_chance', 'language_probe_accuracy',
+                'language_probe_chance', 'mlm_accuracy')
+
+
+@dataclasses.dataclass(frozen=True)
+class Paragraphs:
+  """The records of one corpus split, as columns."""
+  texts: list[str]
+  language_ids: np.ndarray
+  articles: np.ndarray
+  paragraphs: np.ndarray
+  document_ids: list[str]
+
+
+def _records(data_dir: str, split: str) -> list[dict]:
+  source = corpus.open_split(data_dir, split)
+  records = []
+  for start in range(0, len(source), 4096):  # batched reads: the train split has thousands
+    records += source.__getitems__(range(start, min(start + 4096, len(source))))
+  return records
+
+
+def read_split(data_dir: str, split: str) -> Paragraphs:
+  """Every record of a corpus split (the held-out split is small: a few articles)."""
+  records = _records(data_dir, split)
+  return Paragraphs(
+      texts=[r['text'] for r in records],
+      language_ids=np.array([int(r['language']) for r in records], np.int32),
+      articles=np.array([int(r['article']) for r in records], np.int32),
+      paragraphs=np.array([int(r['paragraph']) for r in records], np.int32),
+      document_ids=[r['document_id'] for r in records])
+
+
+def split_articles(data_dir: str, split: str) -> set[int]:
+  return {int(r['article']) for r in _records(data_dir, split)}
+
+
+def check_held_out(data_dir: str) -> dict:
+  """Raises unless the evaluated articles and the training articles are disjoint.
+
+  Returns the two article lists, recorded in eval.json.
+  """
+  evaluated, trained = split_articles(data_dir, EVAL_SPLIT), split_articles(data_dir, TRAIN_SPLIT)
+  if not evaluated:
+    raise ValueError(f'The {EVAL_SPLIT!r} split of {data_dir} is empty; prepare the corpus with '
+                     'held-out articles before evaluating.')
+  leaked = sorted(evaluated & trained)
+  if leaked:
+    raise ValueError(f'Articles {leaked} of {data_dir} are in both the {EVAL_SPLIT!r} and the '
+                     f'{TRAIN_SPLIT!r} split: evaluation must read held-out articles only. '
+                     'Re-prepare the corpus.')
+  return {'evaluated_articles': sorted(evaluated), 'trained_articles': sorted(trained)}
+
+
+def tokenize_paragraphs(tokenizer, texts: Sequence[str], max_len: int,
+                        pad_id: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
+  """<s> text </s>, truncated to max_len and right-padded to one fixed length.
+
+  The length is the longest paragraph rounded up to a multiple of 16 (at most max_len), so
+  the encoder compiles once. Returns (input_ids, attention_mask, number truncated).
+  """
+  bos, eos = tokenizer.token_to_id('<s>'), tokenizer.token_to_id('</s>')
+  if bos is None or eos is None:
+    raise ValueError('The tokenizer has no <s> or </s> token; evaluation needs an '
+                     'XLM-R-family tokenizer.json.')
+  tokenizer.no_padding()
+  tokenizer.no_truncation()
+  encoded = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+  longest = max(len(ids) for ids in encoded) + 2
+  length = min(max_len, 16 * math.ceil(longest / 16))
+  input_ids = np.full((len(encoded), length), pad_id, np.int32)
+  truncated = 0
+  for row, ids in enumerate(encoded):
+    truncated += len(ids) > length - 2
+    ids = [bos] + ids[:length - 2] + [eos]
+    input_ids[row, :len(ids)] = ids
+  return input_ids, (input_ids != pad_id).astype(np.int32), truncated
+
+
+def _pad_rows(x: np.ndarray, rows: int, fill) -> np.ndarray:
+  if len(x) == rows:
+    return x
+  pad = np.full((rows - len(x),) + x.shape[1:], fill, x.dtype)
+  return np.concatenate([x, pad])
+
+
+def pooled_features(encoder: nnx.Module, input_ids: np.ndarray, attention_mask: np.ndarray,
+                    batch_size: int) -> np.ndarray:
+  """Mean-pooled final hidden states, float32 [N, d], in fixed-shape batches."""
+  graphdef, state = nnx.split(encoder)
+
+  @jax.jit
+  def forward(state, input_ids, attention_mask):
+    hidden = nnx.merge(graphdef, state)(input_ids, attention_mask)
+    return model_lib.pool(hidden, attention_mask, 'mean')
+
+  outputs = []
+  for start in range(0, len(input_ids), batch_size):
+    ids = input_ids[start:start + batch_size]
+    mask = attention_mask[start:start + batch_size]
+    count = len(ids)
+    # Padding rows are <s></s>: a real (empty) sequence, so the pooled mean stays finite.
+    ids = _pad_rows(ids, batch_size, 1)
+    mask = _pad_rows(mask, batch_size, 0)
+    ids[count:, :2], mask[count:, :2] = (0, 2), 1
+    outputs.append(np.asarray(forward(state, ids, mask))[:count])
+  return np.concatenate(outputs).astype(np.float32)
+
+
+def mlm_predictions(encoder: nnx.Module, batches: Iterable[Mapping[str, np.ndarray]]) -> dict:
+  """Argmax predictions at the prediction slots of the batches, with their targets."""
+  graphdef, state = nnx.split(encoder)
+
+  @jax.jit
+  def predict(state, input_ids, attention_mask, positions):
+    encoder = nnx.merge(graphdef, state)
+    hidden = encoder(input_ids, attention_mask)
+    return jnp.argmax(encoder.mlm_logits(losses.gather_positions(hidden, positions)), axis=-1)
+
+  columns = {'predictions': [], 'targets': [], 'weights': [], 'language_ids': []}
+  for batch in batches:
+    columns['predictions'].append(np.asarray(predict(
+        state, batch['input_ids'], batch['attention_mask'], batch['mlm_positions'])))
+    columns['targets'].append(np.asarray(batch['mlm_targets']))
+    columns['weights'].append(np.asarray(batch['mlm_weights']))
+    columns['language_ids'].append(np.asarray(batch['language_id']))
+  if not columns['predictions']:
+    raise ValueError(f'make_eval_batches returned no batch for the {EVAL_SPLIT!r} split.')
+  return {name: np.concatenate(parts) for name, parts in columns.items()}
+
+
+def _choose_pivot(names: Sequence[str], pivot: str) -> str:
+  return pivot if pivot in names else sorted(names)[0]
+
+
+def universality_figures(features: np.ndarray, paragraphs: Paragraphs,
+                         language_names: Sequence[str], pivot: str = 'en') -> dict:
+  """Retrieval and language-probe figures from pooled features of the held-out paragraphs."""
+  present_ids = sorted(set(paragraphs.language_ids.tolist()))
+  names = [language_names[i] for i in present_ids]
+  pivot = _choose_pivot(names, pivot)
+  # One document per language: rows in document order, so a repeated key keeps the first.
+  order = sorted(range(len(paragraphs.texts)), key=lambda i: paragraphs.document_ids[i])
+  keys = {name: [] for name in names}
+  rows = {name: [] for name in names}
+  for i in order:
+    name = language_names[paragraphs.language_ids[i]]
+    keys[name].append((paragraphs.articles[i], paragraphs.paragraphs[i]))
+    rows[name].append(i)
+  aligned, present, aligned_keys = universality.align_parallel(
+      keys, {name: features[rows[name]] for name in names}, pivot=pivot)
+  retrieval = universality.retrieval_top1(aligned, pivot=pivot, present_by_language=present)
+  retrieval['retrieval_pivot'] = pivot
+  retrieval['retrieval_paragraphs'] = len(aligned_keys)
+
+  train_mask = universality.article_split(paragraphs.articles)
+  probe = universality.language_probe_accuracy(features, paragraphs.language_ids, train_mask)
+  probe['language_probe_train_articles'] = sorted(
+      set(paragraphs.articles[train_mask].tolist()))
+  return {'retrieval': retrieval, 'probe': probe}
+
+
+def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
+                     config: ml_collections.ConfigDict, out_dir: str, *,
+                     pivot: str = 'en') -> dict:
+  """Runs the three universality figures on the held-out articles; writes eval.json, eval.png.
+
+  Args:
+    encoder: a `model.Encoder` (any XLM-R-family weights).
+    tokenizer_dir: the directory of its tokenizer.json.
+    data_dir: the prepared corpus (its validation split is read, never its train split's text).
+    config: the run config (data.max_len, data.batch_size and the eval-batch fields).
+    out_dir: where eval.json and eval.png go.
+    pivot: the reference language of `retrieval_top1_vs_<pivot>` (first language if absent).
+
+  Returns:
+    The summary: flat scalars (SUMMARY_KEYS, retrieval_top1_vs_<pivot>, retrieval_pivot,
+    mlm_accuracy_micro, sizes, seconds). eval.json holds it plus every per-language figure,
+    the probe's and retrieval's details, and the evaluated and trained article numbers.
+  """
+  start = time.time()
+  articles = check_held_out(data_dir)
+  paragraphs = read_split(data_dir, EVAL_SPLIT)
+  language_names = list(corpus.language_names(data_dir))
+  tokenizer = tokenizer_lib.load_tokenizer(tokenizer_dir)
+  max_len = config.data.max_len
+  encoder_cfg = getattr(encoder, 'cfg', None)
+  if encoder_cfg is not None:
+    max_len = min(max_len, encoder_cfg.max_position_embeddings - 2)
+  input_ids, attention_mask, truncated = tokenize_paragraphs(
+      tokenizer, paragraphs.texts, max_len, tokenizer_lib.PAD_ID)
+  features = pooled_features(encoder, input_ids, attention_mask, config.data.batch_size)
+  figures = universality_figures(features, paragraphs, language_names, pivot)
+
+  batches = input_pipeline.make_eval_batches(config, data_dir, tokenizer_dir, split=EVAL_SPLIT)
+  mlm = universality.mlm_accuracy_by_language(
+      **mlm_predictions(encoder, batches), language_names=language_names)
+
+  retrieval, probe = figures['retrieval'], figures['probe']
+  pivot = retrieval['retrieval_pivot']
+  summary = {
+      'retrieval_top1': retrieval['retrieval_top1'],
+      f'retrieval_top1_vs_{pivot}': retrieval[f'retrieval_top1_vs_{pivot}'],
+      'retrieval_chance': retrieval['retrieval_chance'],
+      'retrieval_pivot': pivot,
+      'language_probe_accuracy': probe['language_probe_accuracy'],
+      'language_probe_chance': probe['language_probe_chance'],
+      'mlm_accuracy': mlm['mlm_accuracy'],
+      'mlm_accuracy_micro': mlm['mlm_accuracy_micro'],
+      'languages': len(set(paragraphs.language_ids.tolist())),
+      'paragraphs': len(paragraphs.texts),
+      'paragraphs_truncated': truncated,
+      'sequence_length': int(input_ids.shape[1]),
+      'seconds': round(time.time() - start, 1),
+  }
+  report = dict(summary,
+                split=EVAL_SPLIT, **articles,
+                retrieval={k: v for k, v in retrieval.items() if not k.startswith('per_')},
+                probe=probe,
+                mlm={k: v for k, v in mlm.items() if k != 'per_language'},
+                per_language={
+                    'retrieval_vs_pivot': retrieval['per_language'],
+                    'retrieval_to_pivot': retrieval['per_language_to_pivot'],
+                    'retrieval_from_pivot': retrieval['per_language_from_pivot'],
+                    'retrieval_all_pairs': retrieval['per_language_all_pairs'],
+                    'mlm_accuracy': mlm['per_language'],
+                })
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, 'eval.json'), 'w') as f:
+    json.dump(report, f, indent=1, sort_keys=True)
+  plot_evaluation(report, os.path.join(out_dir, 'eval.png'))
+  return summary
+
+
+def _pyplot():
+  import matplotlib
+  matplotlib.use('Agg')  # Files only: no display on training hosts.
+  import matplotlib.pyplot as plt
+  return plt
+
+
+def plot_evaluation(report: Mapping, path: str) -> None:
+  """Per-language retrieval and MLM accuracy bars, and the summary figures beside chance."""
+  plt = _pyplot()
+  retrieval = report['per_language']['retrieval_vs_pivot']
+  mlm = report['per_language']['mlm_accuracy']
+  languages = sorted(set(retrieval) | set(mlm))
+  width = max(8.0, 0.18 * len(languages))
+  figure, axes = plt.subplots(3, 1, figsize=(width, 10), constrained_layout=True)
+  x = np.arange(len(languages))
+  pivot = report['retrieval_pivot']
+  axes[0].bar(x, [retrieval.get(l, np.nan) for l in languages], color='tab:blue')
+  axes[0].axhline(report['retrieval_chance'], color='gray', linestyle='--', label='chance')
+  axes[0].set_title(f'Retrieval top-1 vs {pivot} (mean of both directions)')
+  axes[1].bar(x, [mlm.get(l, np.nan) for l in languages], color='tab:green')
+  axes[1].set_title('MLM accuracy (held-out articles)')
+  for axis in axes[:2]:
+    axis.set_xticks(x, languages, rotation=90, fontsize=6 if len(languages) > 40 else 9)
+    axis.set_ylim(0, 1)
+    axis.set_xlim(-1, len(languages))
+  axes[0].legend(loc='upper right')
+  names = ['retrieval top-1', 'language probe', 'MLM accuracy']
+  values = [report['retrieval_top1'], report['language_probe_accuracy'], report['mlm_accuracy']]
+  chance = [report['retrieval_chance'], report['language_probe_chance'], np.nan]
+  axes[2].bar(np.arange(3) - 0.2, values, 0.4, label='model')
+  axes[2].bar(np.arange(3) + 0.2, chance, 0.4, color='gray', label='chance')
+  axes[2].set_xticks(np.arange(3), names)
+  axes[2].set_ylim(0, 1)
+  axes[2].set_title('Summary (language probe: lower is more language-universal)')
+  axes[2].legend(loc='upper right')
+  figure.savefig(path, dpi=100)
+  plt.close(figure)
+
+
+# ----------------------------------------------------------------------------- ablation summary
+
+ABLATION_METRICS = ('retrieval_top1', 'language_probe_accuracy', 'mlm_accuracy')
+
+
+def summarize_ablation(results: Sequence[Mapping]) -> list[dict]:
+  """Mean and sample std over seeds, per variant, in the order the variants first appear.
+
+  Args:
+    results: one dict per run with 'variant', 'seed' and the ABLATION_METRICS (and optionally
+      'language_probe_chance', 'retrieval_chance'). Every variant must have the same seeds:
+      the comparison is paired.
+  """
+  by_variant: dict[str, list[Mapping]] = {}
+  for result in results:
+    by_variant.setdefault(result['variant'], []).append(result)
+  if not by_variant:
+    raise ValueError('summarize_ablation got no results.')
+  seed_sets = {v: sorted(r['seed'] for r in rs) for v, rs in by_variant.items()}
+  if len({tuple(s) for s in seed_sets.values()}) != 1:
+    raise ValueError(f'Ablation variants were run with different seeds {seed_sets}; '
+                     'rerun the missing ones so every variant has the same seeds.')
+  rows = []
+  for variant, runs in by_variant.items():
+    row = {'variant': variant, 'seeds': len(runs)}
+    for key in ABLATION_METRICS + ('language_probe_chance', 'retrieval_chance'):
+      values = np.array([r[key] for r in runs if key in r], np.float64)
+      if len(values):
+        row[key] = (float(values.mean()),
+                    float(values.std(ddof=1)) if len(values) > 1 else float('nan'))
+    for key in ('adv_weight', 'kd_weight'):
+      if key in runs[0]:
+        row[key] = runs[0][key]
+    rows.append(row)
+  return rows
+
+
+def _mean_std(value: tuple[float, float]) -> str:
+  mean, std = value
+  return f'{mean:.3f} ± {std:.3f}' if not math.isnan(std) else f'{mean:.3f}'
+
+
+def ablation_markdown(rows: Sequence[Mapping]) -> str:
+  """A markdown table: one row per variant, mean ± std over seeds of the three figures."""
+  header = ['variant', 'adv_weight', 'kd_weight', 'seeds', 'retrieval top-1 ↑',
+            'language probe ↓', 'probe chance', 'MLM accuracy ↑']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for row in rows:
+    cells = [row['variant'], str(row.get('adv_weight', '')), str(row.get('kd_weight', '')),
+             str(row['seeds'])]
+    cells += [_mean_std(row[key]) if key in row else '' for key in (
+        'retrieval_top1', 'language_probe_accuracy', 'language_probe_chance', 'mlm_accuracy')]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def plot_ablation(rows: Sequence[Mapping], path: str) -> None:
+  """Grouped bars (mean, std error bars over seeds) of the three figures per variant."""
+  plt = _pyplot()
+  titles = {'retrieval_top1': 'retrieval top-1 (higher: more universal)',
+            'language_probe_accuracy': 'language probe (lower: more universal)',
+            'mlm_accuracy': 'MLM accuracy'}
+  figure, axes = plt.subplots(1, 3, figsize=(4 + 1.2 * len(rows) * 3, 4), constrained_layout=True)
+  x = np.arange(len(rows))
+  for axis, key in zip(axes, ABLATION_METRICS):
+    means = [row[key][0] for row in rows]
+    stds = [0.0 if math.isnan(row[key][1]) else row[key][1] for row in rows]
+    axis.bar(x, means, yerr=stds, capsize=4, color='tab:blue')
+    chance_key = {'retrieval_top1': 'retrieval_chance',
+                  'language_probe_accuracy': 'language_probe_chance'}.get(key)
+    if chance_key and all(chance_key in row for row in rows):
+      axis.axhline(np.mean([row[chance_key][0] for row in rows]), color='gray',
+                   linestyle='--', label='chance')
+      axis.legend(loc='upper right')
+    axis.set_xticks(x, [row['variant'] for row in rows], rotation=20)
+    axis.set_ylim(0, 1)
+    axis.set_title(titles[key], fontsize=9)
+  figure.savefig(path, dpi=100)
+  plt.close(figure)
+
+
+# ----------------------------------------------------------------------------- ablation plan
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationRun:
+  variant: str
+  seed: int
+  adv_weight: float
+  kd_weight: float
+  workdir: str
+  train_args: tuple[str, ...]  # arguments of launch/train.py
+
+
+def ablation_variants(adv_weight: float, kd_weight: float) -> list[tuple[str, float, float]]:
+  """(name, adv_weight, kd_weight): each objective on at the config's weight, or off."""
+  if adv_weight <= 0 or kd_weight <= 0:
+    raise ValueError(f'The ablation switches loss.adv_weight ({adv_weight}) and '
+                     f'loss.kd_weight ({kd_weight}) off against their "on" value, which must be '
+                     'positive; set both in the config.')
+  return [('mlm+adv+kd', adv_weight, kd_weight), ('mlm+adv', adv_weight, 0.0),
+          ('mlm+kd', 0.0, kd_weight), ('mlm', 0.0, 0.0)]
+
+
+def plan_ablation(*, config_arg: str, seeds: Sequence[int], adv_weight: float, kd_weight: float,
+                  root: str, data_dir: str, teacher_dir: str,
+                  overrides: Sequence[str] = ()) -> list[AblationRun]:
+  """The training runs of the ablation, seed-major (a partial ablation has whole seeds).
+
+  Runs of one seed differ only in loss.adv_weight and loss.kd_weight. All runs share the
+  prepared data and the teacher of one demo run; the teacher's top-k cache is per seed
+  (the training stream, hence the cached examples, depend on config.seed) and shared by the
+  four variants of that seed: the first run of a seed writes it, the others read it.
+  """
+  runs = []
+  for seed in seeds:
+    for variant, adv, kd in ablation_variants(adv_weight, kd_weight):
+      workdir = os.path.join(root, 'runs', variant, f'seed_{seed}')
+      train_args = (f'--config={config_arg}', f'--workdir={workdir}', *overrides,
+                    f'--config.seed={seed}',
+                    f'--config.loss.adv_weight={adv}', f'--config.loss.kd_weight={kd}',
+                    f'--config.data.data_dir={data_dir}',
+                    f'--config.kd.teacher_dir={teacher_dir}',
+                    f'--config.kd.cache_dir={os.path.join(root, "teacher_cache", f"seed_{seed}")}')
+      runs.append(AblationRun(variant, int(seed), adv, kd, workdir, train_args))
+  return runs

@@ -1,0 +1,85 @@
+"""The three UniBERT losses, on the gathered masked positions only.
+
+Every loss is a weighted mean over prediction slots (mlm_weights) or sequences, so padding
+slots and padding rows (weight 0) never count. The MLM and distillation losses read per-slot
+vocabulary statistics (`vocab_parallel.SlotStatistics`): computed from full logits here, or on
+vocabulary shards by `vocab_parallel.slot_statistics` in the train step.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from unibert_jax.train import vocab_parallel
+
+KD_NORMALIZATIONS = ('topk', 'full')
+
+
+def gather_positions(hidden, positions):
+  """hidden [B, L, d], positions [B, P] -> [B, P, d]: the states at the masked slots."""
+  return jnp.take_along_axis(hidden, positions[..., None], axis=1)
+
+
+def _weighted_mean(values, weights):
+  return (values * weights).sum() / jnp.maximum(weights.sum(), 1e-8)
+
+
+def mlm_slot_values(statistics: vocab_parallel.SlotStatistics):
+  """Per-slot negative log-likelihood and top-1 hit [B, P] of the targets in `statistics`."""
+  nll = statistics.log_normalizer - statistics.target_logit
+  # Top-1 when the target reaches the largest logit (argmax without a second pass; a tie
+  # at the top, which float logits practically never have, counts as correct).
+  correct = (statistics.target_logit >= statistics.max_logit).astype(jnp.float32)
+  return nll, correct
+
+
+def mlm_loss_from_statistics(statistics: vocab_parallel.SlotStatistics, weights):
+  """Cross-entropy and accuracy of the slots against the targets picked into `statistics`."""
+  nll, correct = mlm_slot_values(statistics)
+  return _weighted_mean(nll, weights), _weighted_mean(correct, weights)
+
+
+def distillation_loss_from_statistics(statistics: vocab_parallel.SlotStatistics,
+                                      teacher_values, weights, *, temperature: float,
+                                      normalization: str = 'topk'):
+  """Sparse KL(teacher || student) over the teacher's top-k support, times T^2.
+
+  The teacher distribution is its softmax over the k cached logits at temperature T.
+  'topk' renormalises the student over the same k indices; 'full' keeps the student's
+  log-softmax over the whole vocabulary (so mass outside the k indices is penalised).
+  The statistics must hold the student's logits at the teacher's indices, at temperature 1.
+  """
+  t = temperature
+  teacher_log_p = jax.nn.log_softmax(teacher_values.astype(jnp.float32) / t, axis=-1)
+  student_scaled = statistics.teacher_logits / t
+  if normalization == 'topk':
+    student_log_q = jax.nn.log_softmax(student_scaled, axis=-1)
+  elif normalization == 'full':
+    student_log_q = student_scaled - statistics.log_normalizer_at_temperature[..., None]
+  else:
+    raise ValueError(f'kd.normalization must be one of {KD_NORMALIZATIONS}, got {normalization!r}.')
+  kl = (jnp.exp(teacher_log_p) * (teacher_log_p - student_log_q)).sum(-1)
+  return _weighted_mean(kl, weights) * t * t
+
+
+def mlm_loss(logits, targets, weights):
+  """Cross-entropy and accuracy of logits [B, P, V] against targets [B, P]."""
+  statistics = vocab_parallel.dense_slot_statistics(logits, targets)
+  return mlm_loss_from_statistics(statistics, weights)
+
+
+def distillation_loss(student_logits, teacher_values, teacher_indices, weights, *,
+                      temperature: float, normalization: str = 'topk'):
+  """distillation_loss_from_statistics for full student logits [B, P, V]."""
+  dummy_targets = jnp.zeros(student_logits.shape[:-1], jnp.int32)
+  statistics = vocab_parallel.dense_slot_statistics(student_logits, dummy_targets,
+                                                    teacher_indices, temperature)
+  return distillation_loss_from_statistics(statistics, teacher_values, weights,
+                                           temperature=temperature, normalization=normalization)
+
+
+def adversarial_loss(language_logits, language_id, row_weights):
+  """Discriminator cross-entropy and accuracy over sequences ([B, n_languages], [B])."""
+  log_probs = jax.nn.log_softmax(language_logits.astype(jnp.float32), axis=-1)
+  nll = -jnp.take_along_axis(log_probs, language_id[:, None], axis=-1)[:, 0]
+  correct = (jnp.argmax(language_logits, axis=-1) == language_id).astype(jnp.float32)
+  return _weighted_mean(nll, row_weights), _weighted_mean(correct, row_weights)

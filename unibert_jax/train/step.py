@@ -1,0 +1,302 @@
+"""The fused UniBERT train step: MLM + adversarial language loss (GRL) + distillation.
+
+One `jax.jit` with explicit in/out shardings and a donated state, built from shapes alone so
+it can be lowered and compiled before any data or parameters exist. The state is the pure
+`nnx.State` of (model, optimizer); the step is a pure function (state, batch) -> (state,
+metrics). Non-finite losses never reach the parameters: such an update is dropped on device
+and flagged in the metrics, and the training loop decides whether to stop or go on.
+"""
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import flax.nnx as nnx
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from unibert_jax.model import adversary as grl
+from unibert_jax.train import losses
+from unibert_jax.model import encoder as model_lib
+from unibert_jax import sharding
+from unibert_jax.train import vocab_parallel
+
+
+def uses_distillation(config: ml_collections.ConfigDict) -> bool:
+  return config.loss.kd_weight > 0 and bool(config.kd.teacher_dir)
+
+
+def uses_adversary(config: ml_collections.ConfigDict) -> bool:
+  return config.loss.adv_weight > 0
+
+
+def learning_rate_schedule(train_cfg: ml_collections.ConfigDict) -> optax.Schedule:
+  """Linear warm-up to the peak, then linear decay to zero at the last step."""
+  warmup = max(int(train_cfg.warmup_steps), 1)
+  decay = max(int(train_cfg.steps) - warmup, 1)
+  return optax.join_schedules(
+      [optax.linear_schedule(0.0, train_cfg.learning_rate, warmup),
+       optax.linear_schedule(train_cfg.learning_rate, 0.0, decay)], [warmup])
+
+
+def make_optimizer(train_cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  # No weight decay on biases and LayerNorm parameters: exactly the 1-D ones.
+  decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+  return optax.chain(
+      optax.clip_by_global_norm(train_cfg.grad_clip_norm),
+      optax.adamw(learning_rate_schedule(train_cfg), b1=train_cfg.b1, b2=train_cfg.b2,
+                  eps=train_cfg.eps, weight_decay=train_cfg.weight_decay, mask=decay_mask))
+
+
+def batch_shapes(config: ml_collections.ConfigDict, batch_size: int | None = None) -> dict:
+  """name -> (shape, dtype) of a global training batch (the input pipeline's contract)."""
+  b = config.data.batch_size if batch_size is None else batch_size
+  length, slots = config.data.max_len, config.data.max_predictions
+  shapes = {
+      'input_ids': ((b, length), jnp.int32),
+      'attention_mask': ((b, length), jnp.int32),
+      'mlm_positions': ((b, slots), jnp.int32),
+      'mlm_targets': ((b, slots), jnp.int32),
+      'mlm_weights': ((b, slots), jnp.float32),
+      'language_id': ((b,), jnp.int32),
+      'example_index': ((b,), jnp.int32),
+  }
+  if uses_distillation(config):
+    shapes['teacher_topk_values'] = ((b, slots, config.kd.top_k), jnp.float32)
+    shapes['teacher_topk_indices'] = ((b, slots, config.kd.top_k), jnp.int32)
+  return shapes
+
+
+def _slot_statistics(logits, batch, config, mesh) -> vocab_parallel.SlotStatistics:
+  """Per-slot vocabulary statistics; on the vocabulary shards when 'tensor' splits them."""
+  teacher_indices = batch['teacher_topk_indices'] if uses_distillation(config) else None
+  if vocab_parallel.uses_vocab_parallel(mesh, config.mesh.rules):
+    return vocab_parallel.slot_statistics(logits, batch['mlm_targets'], teacher_indices, mesh,
+                                          temperature=config.kd.temperature)
+  return vocab_parallel.dense_slot_statistics(logits, batch['mlm_targets'], teacher_indices,
+                                              config.kd.temperature)
+
+
+def loss_and_metrics(model: model_lib.UniBert, batch: dict, grl_lambda, dropout_key,
+                     config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None):
+  """Total loss and its parts for one (micro-)batch."""
+  keys = (None, None) if dropout_key is None else tuple(jax.random.split(dropout_key))
+  hidden = model.encoder(batch['input_ids'], batch['attention_mask'], dropout_key=keys[0])
+  # Gather before the vocabulary projection: only the masked slots pay for the head.
+  logits = model.encoder.mlm_logits(losses.gather_positions(hidden, batch['mlm_positions']))
+  statistics = _slot_statistics(logits, batch, config, mesh)
+  weights = batch['mlm_weights']
+  mlm, mlm_accuracy = losses.mlm_loss_from_statistics(statistics, weights)
+  total = config.loss.mlm_weight * mlm
+  zero = jnp.zeros((), jnp.float32)
+  adv, disc_accuracy, kd = zero, zero, zero
+  if uses_adversary(config):
+    language_logits = model.language_logits(hidden, batch['attention_mask'], grl_lambda, keys[1])
+    row_weights = jnp.ones(batch['language_id'].shape, jnp.float32)
+    adv, disc_accuracy = losses.adversarial_loss(language_logits, batch['language_id'], row_weights)
+    total = total + config.loss.adv_weight * adv
+  if uses_distillation(config):
+    kd = losses.distillation_loss_from_statistics(
+        statistics, batch['teacher_topk_values'], weights, temperature=config.kd.temperature,
+        normalization=config.kd.normalization)
+    total = total + config.loss.kd_weight * kd
+  metrics = dict(loss=total, mlm_loss=mlm, adv_loss=adv, kd_loss=kd,
+                 mlm_accuracy=mlm_accuracy, disc_accuracy=disc_accuracy)
+  return total, metrics
+
+
+def _split_micro_batches(batch: dict, steps: int, mesh) -> dict:
+  micro_sharding = NamedSharding(mesh, P(None, sharding.BATCH_AXES))
+
+  def split(x):
+    micro = x.reshape(steps, x.shape[0] // steps, *x.shape[1:])
+    return jax.lax.with_sharding_constraint(micro, micro_sharding)
+  return jax.tree.map(split, batch)
+
+
+def _gradients(model, batch, grl_lambda, dropout_key, config, mesh):
+  """Mean loss metrics and gradients, accumulated over config.train.grad_accum_steps."""
+  graphdef, params = nnx.split(model)
+
+  def loss_of(params, micro_batch, key):
+    return loss_and_metrics(nnx.merge(graphdef, params), micro_batch, grl_lambda, key, config,
+                            mesh)
+
+  grad_fn = jax.value_and_grad(loss_of, has_aux=True)
+  steps = config.train.grad_accum_steps
+  if steps == 1:
+    (_, metrics), grads = grad_fn(params, batch, dropout_key)
+    return metrics, grads
+
+  def accumulate(carry, scanned):
+    micro_batch, index = scanned
+    (_, metrics), grads = grad_fn(params, micro_batch, jax.random.fold_in(dropout_key, index))
+    return jax.tree.map(jnp.add, carry, (metrics, grads)), None
+
+  zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, batch, dropout_key))
+  zeros = (zeros[0][1], zeros[1])
+  (metrics, grads), _ = jax.lax.scan(
+      accumulate, zeros, (_split_micro_batches(batch, steps, mesh), jnp.arange(steps)))
+  return jax.tree.map(lambda x: x / steps, (metrics, grads))
+
+
+def train_step(graphdef, config: ml_collections.ConfigDict, mesh, state, batch):
+  """(state, batch) -> (state, metrics); pure, jitted by build_train_program."""
+  # Leaves taken before merge: the optimizer update below mutates the merged Variables.
+  previous_leaves, treedef = jax.tree.flatten(state)
+  model, optimizer = nnx.merge(graphdef, state)
+  step = optimizer.step[...]
+  adv = config.adversary
+  grl_lambda = grl.grl_lambda(step, schedule=adv.schedule, total_steps=config.train.steps,
+                              lambda_max=adv.lambda_max, gamma=adv.gamma,
+                              delay_steps=adv.delay_steps)
+  dropout_key = jax.random.fold_in(jax.random.key(config.seed), step)
+  metrics, grads = _gradients(model, batch, grl_lambda, dropout_key, config, mesh)
+  grad_norm = optax.tree.norm(grads)
+  optimizer.update(model, grads)
+  params_finite = jnp.all(jnp.stack(
+      [jnp.isfinite(p).all() for p in jax.tree.leaves(nnx.state(model, nnx.Param))]))
+  finite = jnp.isfinite(metrics['loss']) & jnp.isfinite(grad_norm) & params_finite
+  # A non-finite update is dropped on device, so no NaN or Inf ever reaches the parameters.
+  new_leaves = jax.tree.leaves(nnx.state((model, optimizer)))
+  new_state = jax.tree.unflatten(treedef, [jnp.where(finite, new, old) for new, old in
+                                           zip(new_leaves, previous_leaves)])
+  metrics.update(
+      grad_norm=grad_norm, finite=finite.astype(jnp.float32),
+      params_finite=params_finite.astype(jnp.float32),
+      learning_rate=learning_rate_schedule(config.train)(step), grl_lambda=grl_lambda,
+      disc_chance=jnp.float32(1.0 / config.adversary.num_languages))
+  return new_state, metrics
+
+
+def eval_step(graphdef, config: ml_collections.ConfigDict, state, batch):
+  """Held-out sums per language ([num_languages] each), reduced on device.
+
+  Summing on device keeps the result independent of how rows are spread over processes.
+  Rows with is_real = 0 (padding of the last batch) count nowhere.
+  """
+  model, _ = nnx.merge(graphdef, state)
+  hidden = model.encoder(batch['input_ids'], batch['attention_mask'])
+  logits = model.encoder.mlm_logits(losses.gather_positions(hidden, batch['mlm_positions']))
+  real = batch['is_real'].astype(jnp.float32)
+  weights = batch['mlm_weights'] * real[:, None]
+  nll, correct = losses.mlm_slot_values(
+      vocab_parallel.dense_slot_statistics(logits, batch['mlm_targets']))
+  nll, correct = nll * weights, correct * weights
+  language_logits = model.language_logits(hidden, batch['attention_mask'], jnp.float32(0.0))
+  disc_correct = (jnp.argmax(language_logits, -1) == batch['language_id']) * real
+  per_language = functools.partial(jax.ops.segment_sum, segment_ids=batch['language_id'],
+                                   num_segments=config.adversary.num_languages)
+  return dict(mlm_correct=per_language(correct.sum(-1)), mlm_count=per_language(weights.sum(-1)),
+              mlm_nll=per_language(nll.sum(-1)), disc_correct=per_language(disc_correct),
+              rows=per_language(real))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainProgram:
+  """Everything compiled for one config on one mesh."""
+  config: ml_collections.ConfigDict
+  mesh: jax.sharding.Mesh
+  graphdef: Any
+  abstract_state: Any          # nnx.State of ShapeDtypeStructs with shardings
+  state_shardings: Any
+  batch_sharding: NamedSharding  # every batch array: leading axis over data x fsdp
+  init: Callable[[], Any]      # jitted: () -> state, created directly sharded
+  step: Callable[[Any, dict], tuple[Any, dict]]
+  evaluate: Callable[[Any, dict], dict]
+
+  def abstract_batch(self, batch_size: int | None = None) -> dict:
+    return {name: jax.ShapeDtypeStruct(shape, dtype, sharding=self.batch_sharding)
+            for name, (shape, dtype) in batch_shapes(self.config, batch_size).items()}
+
+  def compile_step(self):
+    """Lowers and compiles the train step from shapes alone (no parameters allocated)."""
+    return self.step.lower(self.abstract_state, self.abstract_batch()).compile()
+
+  def put_batch(self, batch: dict, keys=None) -> dict:
+    """Places a host batch: the global batch on one process, this process's rows on several."""
+    keys = batch_shapes(self.config) if keys is None else keys
+    if jax.process_count() == 1:
+      return {k: jax.device_put(batch[k], self.batch_sharding) for k in keys}
+    return {k: jax.make_array_from_process_local_data(self.batch_sharding, batch[k]) for k in keys}
+
+
+def create_model(config: ml_collections.ConfigDict, seed: int | None = None) -> model_lib.UniBert:
+  """An unsharded model (tests, export, single-device tools)."""
+  with nnx.use_eager_sharding(False):
+    return model_lib.UniBert(config, rngs=nnx.Rngs(config.seed if seed is None else seed))
+
+
+def build_train_program(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> TrainProgram:
+  tx = make_optimizer(config.train)
+
+  def init():
+    model = model_lib.UniBert(config, rngs=nnx.Rngs(config.seed))
+    return nnx.state((model, nnx.Optimizer(model, tx, wrt=nnx.Param)))
+
+  with nnx.use_eager_sharding(False):
+    abstract_model = nnx.eval_shape(lambda: model_lib.UniBert(config, rngs=nnx.Rngs(0)))
+    graphdef, _ = nnx.split((abstract_model, nnx.Optimizer(abstract_model, tx, wrt=nnx.Param)))
+    shapes = jax.eval_shape(init)
+  state_sh = sharding.state_shardings(shapes, mesh, config.mesh.rules)
+  abstract_state = jax.tree.map(
+      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, state_sh)
+  batch_sh = sharding.batch_sharding(mesh)
+  replicated = sharding.replicated(mesh)
+
+  def init_sharded():
+    with nnx.use_eager_sharding(False):
+      return init()
+
+  return TrainProgram(
+      config=config, mesh=mesh, graphdef=graphdef, abstract_state=abstract_state,
+      state_shardings=state_sh, batch_sharding=batch_sh,
+      init=jax.jit(init_sharded, out_shardings=state_sh),
+      step=jax.jit(functools.partial(train_step, graphdef, config, mesh),
+                   in_shardings=(state_sh, batch_sh), out_shardings=(state_sh, replicated),
+                   donate_argnums=0),
+      evaluate=jax.jit(functools.partial(eval_step, graphdef, config),
+                       in_shardings=(state_sh, batch_sh), out_shardings=replicated))
+
+
+# The checkpoint format: nested dicts with string keys ('model', 'optimizer', layer numbers as
+# strings), stable across flax versions and readable by any Orbax tool.
+
+def _stringify_keys(tree):
+  if isinstance(tree, dict):
+    return {str(k): _stringify_keys(v) for k, v in tree.items()}
+  return tree
+
+
+def _keys_like(like, tree):
+  if isinstance(like, dict):
+    return {k: _keys_like(v, tree[str(k)]) for k, v in like.items()}
+  return tree
+
+
+def to_checkpoint(state) -> dict:
+  """nnx.State of (model, optimizer) -> {'model': ..., 'optimizer': ...} of arrays."""
+  pure = nnx.to_pure_dict(state)
+  return {'model': _stringify_keys(pure[0]), 'optimizer': _stringify_keys(pure[1])}
+
+
+def from_checkpoint(program: TrainProgram, tree: dict):
+  """The inverse of to_checkpoint, onto the program's state structure."""
+  like = nnx.to_pure_dict(program.abstract_state)
+  state = jax.tree.map(lambda x: x, program.abstract_state)
+  nnx.replace_by_pure_dict(state, {0: _keys_like(like[0], tree['model']),
+                                   1: _keys_like(like[1], tree['optimizer'])})
+  return state
+
+
+def abstract_checkpoint(program: TrainProgram) -> dict:
+  """ShapeDtypeStructs (with the program's target shardings) of to_checkpoint's output."""
+  return to_checkpoint(program.abstract_state)
+
+
+def merge_model(program: TrainProgram, state) -> model_lib.UniBert:
+  model, _ = nnx.merge(program.graphdef, state)
+  return model
