@@ -4,35 +4,21 @@ Run on a TPU slice or GPU node (one host or many):
 
   python launch/train.py --config=configs/base.py --workdir=/tmp/unibert_base
 
-Variants select a model size: `configs/base.py:small`, `:xsmall`, `:xxsmall`, `:demo`.
-Any field can be overridden on the command line, e.g. `--config.train.steps=1000`.
+Variants select a model size of unibert_jax/model/shapes.py: `configs/base.py:small`, `:xsmall`,
+`:xxsmall`, `:demo`. Any field can be overridden on the command line, e.g.
+`--config.train.steps=1000`.
 Check that the train step compiles and fits, from shapes alone and without data:
 
   python launch/train.py --config=configs/base.py --compile_only
 
 The UniBERT paper (arXiv 2503.12608) does not publish its sizes, loss weights, teacher or
 lambda schedule to us. Every such value below is our assumption, named as such, and a field.
-Model sizes follow the usual compact-encoder ladder (XLM-R base widths scaled down):
-
-  variant   layers  hidden  heads  ffn    params (body, without the 32k x d embedding)
-  base      12      768     12     3072   85M     (XLM-R base body; our assumption)
-  small     12      512     8      2048   38M     (our assumption)
-  xsmall    12      384     6      1536   21M     (multilingual-e5-small / MiniLM shape)
-  xxsmall   6       256     4      1024   4.7M    (our assumption)
-  demo      4       128     2      512    0.8M    (CPU smoke size)
+Model sizes follow the usual compact-encoder ladder (XLM-R base widths scaled down).
 """
 
 import ml_collections
 
-# name: (layers, hidden, heads, ffn)
-MODEL_SHAPES = {
-    'base': (12, 768, 12, 3072),
-    'small': (12, 512, 8, 2048),
-    'xsmall': (12, 384, 6, 1536),
-    'xxsmall': (6, 256, 4, 1024),
-    'demo': (4, 128, 2, 512),
-    'demo_teacher': (4, 192, 3, 768),
-}
+from unibert_jax.model import shapes
 
 # Logical axis -> mesh axes. Changing the parallelism is a change of this table.
 LOGICAL_AXIS_RULES = (
@@ -51,12 +37,8 @@ LOGICAL_AXIS_RULES = (
 
 
 def model_config(shape: str) -> ml_collections.ConfigDict:
-  layers, hidden, heads, ffn = MODEL_SHAPES[shape]
   return ml_collections.ConfigDict(dict(
-      num_layers=layers,
-      hidden_size=hidden,
-      num_heads=heads,
-      intermediate_size=ffn,
+      **shapes.get(shape)._asdict(),
       # Filled from data.vocab_size / data.max_len in get_config (FieldReferences).
       vocab_size=0,
       max_position_embeddings=0,
@@ -75,15 +57,15 @@ def model_config(shape: str) -> ml_collections.ConfigDict:
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   shape = arg or 'base'
-  if shape not in MODEL_SHAPES:
+  if shape not in shapes.SHAPES:
     raise ValueError(f'Unknown variant {shape!r} of configs/base.py; '
-                     f'choose one of {sorted(MODEL_SHAPES)}.')
+                     f'choose one of {sorted(shapes.SHAPES)}.')
   c = ml_collections.ConfigDict()
   c.seed = 0
 
   c.data = ml_collections.ConfigDict(dict(
       corpus='udhr',              # 'udhr' (embedded, offline) | 'wikipedia' (prepared TFDS)
-      languages='default',        # 'default' = the 107 of unibert_jax.languages, or 'en,de,fr'
+      languages='default',        # 'default': the 107 of unibert_jax/data/languages.py; 'en,de,fr'
       wikipedia_dump='20230601',
       udhr_version='6.0.0',
       data_dir='',                # '' -> <workdir>/data
@@ -112,8 +94,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.max_position_embeddings = c.data.get_ref('max_len') + 2  # XLM-R: pad_id + 1 offset
 
   c.adversary = ml_collections.ConfigDict(dict(
-      num_languages=107,          # set from the prepared data at start
-      hidden_size=256,
+      hidden_size=256,            # the output size is the number of languages of the data
       num_layers=2,
       dropout=0.1,
       pooling='mean',             # 'mean' (masked mean of final states) | 'first' (<s>)
@@ -131,6 +112,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       normalization='topk',       # 'topk': student softmax over the teacher's k | 'full': vocab
       logits_dtype='bfloat16',    # 'bfloat16' | 'float16'
       batch_size=64,              # teacher inference batch for the cache
+      examples_per_shard=4096,    # rounded up to a multiple of kd.batch_size
+      teacher_dtype='',           # the teacher's compute dtype ('' = model.dtype)
   ))
 
   # total = mlm * MLM + adv * ADV + kd * KD (our assumption; the paper's weights are unknown)
@@ -149,7 +132,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       nan_policy='stop',          # 'stop' | 'skip' (drop the update, keep going)
       log_every=100,
       eval_every=5000,
-      eval_batches=8,
       checkpoint_every=5000,
       keep_checkpoints=3,
       peak_flops_per_device=0.0,  # 0 -> from the device table, or a matmul probe on CPU

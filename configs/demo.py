@@ -35,7 +35,6 @@ def get_config(arg: str | None = None):
   c.train.warmup_steps = 60
   c.train.log_every = 50
   c.train.eval_every = 300
-  c.train.eval_batches = 4
   c.train.checkpoint_every = 300
   c.teacher.steps = 600
   c.teacher.shape = 'demo_teacher'

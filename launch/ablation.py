@@ -22,15 +22,16 @@ import os
 import subprocess
 import sys
 
-# Run from a checkout: the repository root (unibert_jax, configs) on the path.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from unibert_jax.evaluation import universality_eval as evaluation
+from unibert_jax import run_dir
+from unibert_jax.evaluation import ablation
+from unibert_jax.evaluation import universality_eval
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Root of the ablation.', required=True)
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'config.seed of each repetition (>= 3).')
@@ -38,8 +39,9 @@ _SHARED_RUN = flags.DEFINE_string(
     'shared_run', None, 'A finished demo run to take data and teacher from (default: run one '
     'into <workdir>/shared).')
 _TEACHER_SUBDIR = flags.DEFINE_string(
-    'teacher_subdir', 'teacher_hf',
-    'Where a demo run keeps its exported Hugging Face teacher, relative to its workdir.')
+    'teacher_subdir', None,
+    'Where the shared run keeps its exported Hugging Face teacher, relative to its workdir '
+    '(default: where launch/train.py exports it).')
 _CONFIG = config_flags.DEFINE_config_file(
     'config', os.path.join(ROOT, 'configs', 'demo.py'),
     'Config of every run; its loss.adv_weight and loss.kd_weight are the "on" values.')
@@ -70,9 +72,15 @@ def _overrides() -> list[str]:
   return [arg for arg in sys.argv[1:] if arg.startswith('--config.')]
 
 
+def _teacher_dir(shared: str) -> str:
+  if _TEACHER_SUBDIR.value:
+    return os.path.join(shared, _TEACHER_SUBDIR.value)
+  return run_dir.RunDir(shared).teacher_hf
+
+
 def _shared_run(config_arg: str, overrides: list[str]) -> str:
   shared = _SHARED_RUN.value or os.path.join(_WORKDIR.value, 'shared')
-  teacher_dir = os.path.join(shared, _TEACHER_SUBDIR.value)
+  teacher_dir = _teacher_dir(shared)
   if not os.path.isdir(teacher_dir):
     if _SHARED_RUN.value:
       raise FileNotFoundError(f'--shared_run={shared} has no exported teacher at {teacher_dir}; '
@@ -94,16 +102,16 @@ def main(argv):
   config = _CONFIG.value
   config_arg, overrides = _config_arg(), _overrides()
   shared = _shared_run(config_arg, overrides)
-  data_dir = config.data.data_dir or os.path.join(shared, 'data')
-  runs = evaluation.plan_ablation(
+  data_dir = config.data.data_dir or run_dir.RunDir(shared).data
+  runs = ablation.plan_ablation(
       config_arg=config_arg, seeds=seeds, adv_weight=config.loss.adv_weight,
       kd_weight=config.loss.kd_weight, root=_WORKDIR.value, data_dir=data_dir,
-      teacher_dir=os.path.join(shared, _TEACHER_SUBDIR.value), overrides=overrides)
+      teacher_dir=_teacher_dir(shared), overrides=overrides)
 
   results = []
   results_path = os.path.join(_WORKDIR.value, 'results.jsonl')
   for run in runs:
-    eval_json = os.path.join(run.workdir, 'eval', 'eval.json')
+    eval_json = run_dir.RunDir(run.workdir).eval_json
     if not os.path.isfile(eval_json):
       log_path = os.path.join(run.workdir, 'train.log')
       last_line = _run([sys.executable, 'launch/train.py', *run.train_args], log_path)
@@ -117,16 +125,16 @@ def main(argv):
       report = json.load(f)
     results.append(dict(variant=run.variant, seed=run.seed, adv_weight=run.adv_weight,
                         kd_weight=run.kd_weight,
-                        **{key: report[key] for key in evaluation.SUMMARY_KEYS}))
+                        **{key: report[key] for key in universality_eval.SUMMARY_KEYS}))
     with open(results_path, 'w') as f:
       f.writelines(json.dumps(r) + '\n' for r in results)
 
-  rows = evaluation.summarize_ablation(results)
-  table = evaluation.ablation_markdown(rows)
+  rows = ablation.summarize_ablation(results)
+  table = ablation.ablation_markdown(rows)
   with open(os.path.join(_WORKDIR.value, 'ablation.md'), 'w') as f:
     f.write(f'Ablation over seeds {seeds} ({config_arg} {" ".join(overrides)}); '
             'mean ± std over seeds.\n\n' + table)
-  evaluation.plot_ablation(rows, os.path.join(_WORKDIR.value, 'ablation.png'))
+  ablation.plot_ablation(rows, os.path.join(_WORKDIR.value, 'ablation.png'))
   print(table, flush=True)
 
 

@@ -29,21 +29,21 @@ tokens/s, TFLOP/s per device and MFU against the device's datasheet peak:
 """
 
 import json
-import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 
-from configs import demo as demo_config  # pylint: disable=g-import-not-at-top
-from unibert_jax.perf import benchmark as benchmarking
+from configs import base as base_config
+from configs import demo as demo_config
+from unibert_jax import run_dir
+from unibert_jax.data import prepare
+from unibert_jax.perf.bench import benchmark
+from unibert_jax.teacher import cache_format
 
 _SECTION = flags.DEFINE_enum('section', 'train', ['train', 'data'],
                              'train: ours vs the peer; data: input pipeline vs train step.')
 _PRESET = flags.DEFINE_enum('preset', None, ['gpu'], 'gpu: base config, seq 512, bf16, MFU.')
-_SHAPES = flags.DEFINE_list('shapes', list(benchmarking.SHAPES), 'Shapes for --section=train.')
+_SHAPES = flags.DEFINE_list('shapes', list(benchmark.SHAPES), 'Shapes for --section=train.')
 _MATMUL_DTYPES = flags.DEFINE_list(
     'matmul_dtypes', ['float32', 'bfloat16'],
     'model.matmul_dtype of our step for --section=train (bfloat16 adds a bf16-autocast peer).')
@@ -68,8 +68,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if _PRESET.value == 'gpu':
-    config = benchmarking.gpu_config(_GPU_VARIANT.value, _GPU_SEQ.value, _GPU_BATCH.value)
-    result = benchmarking.gpu_benchmark(config, steps=_STEPS.value, warmup=_WARMUP.value)
+    config = benchmark.gpu_config(base_config.get_config(_GPU_VARIANT.value), _GPU_SEQ.value,
+                                  _GPU_BATCH.value)
+    result = benchmark.gpu_benchmark(config, steps=_STEPS.value, warmup=_WARMUP.value)
     print(f"{result['device_kind']} x{result['num_devices']}: "
           f"{result['tokens_per_sec']:.0f} tokens/s, "
           f"{result['tflops_per_sec_per_device']:.1f} TFLOP/s per device, MFU {result['mfu']:.1%}")
@@ -77,12 +78,12 @@ def main(argv):
     return
   if _SECTION.value == 'data':
     config = demo_config.get_config()
-    data_dir = _DATA_DIR.value or config.data.data_dir or os.path.join(_WORKDIR.value, 'data')
-    tokenizer_dir = (_TOKENIZER_DIR.value or config.data.tokenizer_dir
-                     or os.path.join(data_dir, 'tokenizer'))
-    cache_dir = os.path.join(_WORKDIR.value, 'teacher_cache')
-    has_cache = os.path.exists(os.path.join(cache_dir, 'manifest.json'))
-    result = benchmarking.data_benchmark(config, data_dir, tokenizer_dir, _SECONDS.value,
+    run = run_dir.RunDir(_WORKDIR.value)
+    data_dir = _DATA_DIR.value or config.data.data_dir or run.data
+    tokenizer_dir = _TOKENIZER_DIR.value or prepare.tokenizer_dir_of(config, run.root)
+    cache_dir = cache_format.cache_dir(config, run.root)
+    has_cache = cache_format.read_manifest(cache_dir) is not None
+    result = benchmark.data_benchmark(config, data_dir, tokenizer_dir, _SECONDS.value,
                                          teacher_cache_dir=cache_dir if has_cache else None)
     print(f"pipeline {result['pipeline']['batches_per_sec']:.1f} batches/s, train step "
           f"{result['train_steps_per_sec']:.2f} steps/s: headroom {result['headroom']:.1f}x")
@@ -91,11 +92,11 @@ def main(argv):
   rows = []
   for shape in _SHAPES.value:
     for matmul_dtype in _MATMUL_DTYPES.value:
-      rows.append(benchmarking.benchmark_shape(
+      rows.append(benchmark.benchmark_shape(
           shape, rounds=_ROUNDS.value, steps_per_round=_STEPS.value, warmup=_WARMUP.value,
           peer_steps=_PEER_STEPS.value, run_peer=not _NO_PEER.value,
-          config=benchmarking.shape_config(shape, matmul_dtype)))
-  print(benchmarking.format_table(rows))
+          config=benchmark.shape_config(demo_config.get_config(), shape, matmul_dtype)))
+  print(benchmark.format_table(rows))
   for row in rows:
     print(json.dumps(row))
 

@@ -13,11 +13,9 @@ bytes_per_masked_token and sequences_per_sec. Several processes: the flags of la
 """
 
 import json
-import os
 import sys
 
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 from ml_collections import config_flags
 
@@ -38,16 +36,21 @@ def main(argv):
   from unibert_jax import distributed  # pylint: disable=g-import-not-at-top
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                          auto=_DISTRIBUTED_AUTO.value)
+  # Imported after distributed.initialize: JAX must not start its backends before it.
   import jax  # pylint: disable=g-import-not-at-top
-  from unibert_jax.teacher import cache as teacher_cache  # pylint: disable=g-import-not-at-top
+  from unibert_jax import main_job  # pylint: disable=g-import-not-at-top
+  from unibert_jax.teacher import build_cache  # pylint: disable=g-import-not-at-top
+  from unibert_jax.teacher import cache_format  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
   teacher = _TEACHER.value or config.kd.teacher_dir
   if not teacher:
     raise app.UsageError('Pass --teacher=<Hugging Face dir> (or set kd.teacher_dir).')
   try:
-    result = teacher_cache.build_cache(config, teacher, _WORKDIR.value,
-                                       max_shards=_MAX_SHARDS.value)
+    data = main_job.prepare_data(config, _WORKDIR.value)
+    result = build_cache.build_cache(config, teacher, data,
+                                     cache_format.cache_dir(config, _WORKDIR.value),
+                                     max_shards=_MAX_SHARDS.value)
   except (ValueError, FileNotFoundError) as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(1)

@@ -19,19 +19,19 @@ demo model on 2 CPU cores.
 
 import json
 import os
-import sys
 
-# Run from a checkout: the repository root (unibert_jax, configs) on the path.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from unibert_jax import run_dir
 from unibert_jax.data import corpus
-from unibert_jax.evaluation import universality_eval as evaluation
-from unibert_jax.export import hf_format as hf_io
-from unibert_jax.data import udhr
+from unibert_jax.data import prepare
+from unibert_jax.evaluation import universality_eval
+from unibert_jax.export import from_run
+from unibert_jax.export import hf_format
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to evaluate (latest checkpoint).')
 _HF = flags.DEFINE_string('hf', None, 'Hugging Face XLM-R-family directory to evaluate.')
@@ -47,7 +47,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 
 def _prepare_demo_data(config) -> str:
   """The config's corpus (the demo UDHR one), prepared once into a shared cache directory."""
-  cache_dir = os.path.expanduser(config.data.cache_dir or udhr.DEFAULT_CACHE_DIR)
+  cache_dir = prepare.cache_dir_of(config)
   data_dir = config.data.data_dir or os.path.join(cache_dir, 'eval_data')
   corpus.prepare_corpus(config.data, data_dir, cache_dir)
   return data_dir
@@ -60,28 +60,27 @@ def main(argv):
     raise app.UsageError('Pass exactly one of --workdir (a training run) or --hf (a Hugging '
                          'Face directory).')
   if _WORKDIR.value:
-    encoder, config = hf_io.load_checkpoint_encoder(_WORKDIR.value, _STEP.value)
-    data_dir = _DATA_DIR.value or hf_io.resolve_data_dir(config, _WORKDIR.value)
-    tokenizer_dir = hf_io.resolve_tokenizer_dir(config, _WORKDIR.value)
-    out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, 'eval')
+    encoder, config, facts = from_run.load_checkpoint_encoder(_WORKDIR.value, _STEP.value)
+    data_dir = _DATA_DIR.value or facts.data_dir
+    tokenizer_dir = facts.tokenizer_dir
+    out_dir = _OUT_DIR.value or run_dir.RunDir(_WORKDIR.value).eval
   else:
     hf_dir = _HF.value
     if not os.path.isfile(os.path.join(hf_dir, 'tokenizer.json')):
       raise FileNotFoundError(f'{hf_dir} has no tokenizer.json; evaluation tokenizes with the '
                               "model's own tokenizer. Save it there (tokenizer.save_pretrained).")
-    encoder, model_cfg = hf_io.load_hf_encoder(hf_dir)
+    encoder, model_cfg = hf_format.load_hf_encoder(hf_dir)
     config = _CONFIG.value
-    # The model's own vocabulary and tokenizer replace the config's (the masking of the eval
-    # batches uses the model's <mask> id and vocabulary size).
+    # The evaluation batches follow the model: its vocabulary (the masking uses its <mask> id
+    # and size) and its position table.
     config.data.vocab_size = model_cfg.vocab_size
-    config.data.tokenizer_dir = hf_dir
     config.data.max_len = min(config.data.max_len, model_cfg.max_position_embeddings - 2)
     data_dir = _DATA_DIR.value or _prepare_demo_data(config)
     tokenizer_dir = hf_dir
     name = os.path.basename(os.path.normpath(hf_dir))
     out_dir = _OUT_DIR.value or os.path.join(os.getcwd(), f'eval_{name}')
-  summary = evaluation.evaluate_encoder(encoder, tokenizer_dir, data_dir, config, out_dir,
-                                        pivot=_PIVOT.value)
+  summary = universality_eval.evaluate_encoder(encoder, tokenizer_dir, data_dir, config,
+                                               out_dir, pivot=_PIVOT.value)
   print(json.dumps(summary | {'out_dir': out_dir}), flush=True)
 
 

@@ -12,11 +12,9 @@ Prints one JSON line (out_dir, step, tokenizer_dir, num_parameters). Takes secon
 """
 
 import json
-import os
 import sys
 
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run (its checkpoints/ directory).')
@@ -30,10 +28,10 @@ _TOKENIZER_DIR = flags.DEFINE_string(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments {argv[1:]}.')
-  from unibert_jax.export import hf_format as hf_io  # pylint: disable=g-import-not-at-top
+  from unibert_jax.export import from_run  # pylint: disable=g-import-not-at-top
   try:
-    summary = hf_io.export_checkpoint(_WORKDIR.value, _OUT.value, step=_STEP.value,
-                                      tokenizer_dir=_TOKENIZER_DIR.value)
+    summary = from_run.export_checkpoint(_WORKDIR.value, _OUT.value, step=_STEP.value,
+                                         tokenizer_dir=_TOKENIZER_DIR.value)
   except (ValueError, FileNotFoundError) as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(1)

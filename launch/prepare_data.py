@@ -10,11 +10,9 @@ the rest). A second run is a no-op (about 2 s, mostly imports). Output: {"langua
 
 import contextlib
 import json
-import os
 import sys
 
-
-from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
 from absl import flags
 from ml_collections import config_flags
 
@@ -29,11 +27,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from unibert_jax.data import prepare as data_preparation  # pylint: disable=g-import-not-at-top
+  from unibert_jax.data import prepare  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()
   # Library output (TFDS prints) goes to stderr: stdout carries only the JSON line.
   with contextlib.redirect_stdout(sys.stderr):
-    result = data_preparation.prepare_data(_CONFIG.value, _WORKDIR.value)
+    result = prepare.prepare_data(_CONFIG.value, _WORKDIR.value)
   print(json.dumps(result), flush=True)
 
 

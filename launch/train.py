@@ -10,11 +10,9 @@ Several processes (GPU nodes): pass --coordinator_address=host:port --num_proces
 """
 
 import json
-import os
 import sys
 
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 from ml_collections import config_flags
 
@@ -39,24 +37,33 @@ def main(argv):
   from unibert_jax import distributed  # pylint: disable=g-import-not-at-top
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                          auto=_DISTRIBUTED_AUTO.value)
+  # Imported after distributed.initialize: JAX must not start its backends before it.
   import jax  # pylint: disable=g-import-not-at-top
   from unibert_jax import config_validation  # pylint: disable=g-import-not-at-top
-  from unibert_jax import sharding
-  from unibert_jax.train import step as train_step
-  from unibert_jax.train import trainer
+  from unibert_jax import main_job  # pylint: disable=g-import-not-at-top
+  from unibert_jax import sharding  # pylint: disable=g-import-not-at-top
+  from unibert_jax.data import languages  # pylint: disable=g-import-not-at-top
+  from unibert_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
+  from unibert_jax.train import trainer  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
   try:
     config_validation.validate(config, jax.device_count(), jax.process_count())
     if _COMPILE_ONLY.value:
-      program = train_step.build_train_program(config, sharding.make_mesh(config.mesh.shape))
+      # From shapes alone: the config's languages, distillation arrays when it would distil.
+      program = step_lib.build_train_program(
+          config, sharding.make_mesh(config.mesh.shape),
+          num_languages=len(languages.resolve_languages(config.data.languages)),
+          distill=config.loss.kd_weight > 0)
       _, report = trainer.compile_report(program)
       print(json.dumps(report))
       return
     if not _WORKDIR.value:
       raise ValueError('--workdir is required (the run directory).')
-    from unibert_jax import main_job as pipeline  # pylint: disable=g-import-not-at-top  # data, teacher, export
-    summary = pipeline.run(config, _WORKDIR.value, _EVALUATE_AND_EXPORT.value)
+    summary = main_job.run(config, _WORKDIR.value, _EVALUATE_AND_EXPORT.value)
+  except main_job.StoppedEarly as stopped:
+    summary = {'stopped_early_at_step': stopped.step, 'stage': stopped.stage,
+               'workdir': stopped.workdir}
   except (config_validation.ConfigError, trainer.NonFiniteLossError, ValueError,
           FileNotFoundError) as error:
     print(f'error: {error}', file=sys.stderr)

@@ -129,7 +129,7 @@ def test_damaged_latest_falls_back_and_loses_no_good_checkpoint(tmp_path, caplog
   damage(largest_array_file(directory / '3'))
 
   with checkpointing.Checkpointer(directory, keep=3) as checkpointer:
-    with caplog.at_level(logging.WARNING, logger='unibert_jax.checkpointing'):
+    with caplog.at_level(logging.WARNING, logger='unibert_jax.train.checkpointing'):
       restored = checkpointer.restore(abstract_of(make_state(0)))
     assert restored.step == 2
     assert as_bits(restored.state) == as_bits(make_state(2))

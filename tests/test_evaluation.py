@@ -18,11 +18,13 @@ from configs import base
 from configs import demo
 from unibert_jax.train import checkpointing
 from unibert_jax.data import corpus
+from unibert_jax.evaluation import ablation
 from unibert_jax.evaluation import universality_eval as evaluation
-from unibert_jax.model import encoder as model_lib
+from unibert_jax.model import encoder as encoder_lib
 from unibert_jax import sharding
 from unibert_jax.data import tokenizer as tokenizer_lib
-from unibert_jax.train import step as train_step
+from unibert_jax.train import state as state_lib
+from unibert_jax.train import step as step_lib
 from unibert_jax.data import udhr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,7 +55,7 @@ def encoder(tokenizer):
   cfg.update(num_layers=2, hidden_size=64, intermediate_size=128, dtype='float32',
              vocab_size=tokenizer.get_vocab_size(), max_position_embeddings=66)
   with nnx.use_eager_sharding(False):
-    return model_lib.Encoder(cfg, rngs=nnx.Rngs(0))
+    return encoder_lib.Encoder(cfg, rngs=nnx.Rngs(0))
 
 
 def test_tokenize_paragraphs_adds_specials_pads_and_truncates(tokenizer):
@@ -161,7 +163,7 @@ def _ablation_results():
   rng = np.random.default_rng(2)
   results = []
   for seed in (0, 1, 2):
-    for variant, adv, kd in evaluation.ablation_variants(0.1, 0.5):
+    for variant, adv, kd in ablation.ablation_variants(0.1, 0.5):
       results.append(dict(variant=variant, seed=seed, adv_weight=adv, kd_weight=kd,
                           retrieval_top1=rng.uniform(), language_probe_accuracy=rng.uniform(),
                           language_probe_chance=0.01, retrieval_chance=0.02,
@@ -171,7 +173,7 @@ def _ablation_results():
 
 def test_summarize_ablation_gives_mean_and_sample_std_per_variant():
   results = _ablation_results()
-  rows = evaluation.summarize_ablation(results)
+  rows = ablation.summarize_ablation(results)
   assert [row['variant'] for row in rows] == ['mlm+adv+kd', 'mlm+adv', 'mlm+kd', 'mlm']
   for row in rows:
     values = [r['retrieval_top1'] for r in results if r['variant'] == row['variant']]
@@ -183,26 +185,26 @@ def test_summarize_ablation_gives_mean_and_sample_std_per_variant():
 def test_summarize_ablation_rejects_unpaired_seeds():
   results = [r for r in _ablation_results() if not (r['variant'] == 'mlm' and r['seed'] == 2)]
   with pytest.raises(ValueError, match='different seeds'):
-    evaluation.summarize_ablation(results)
+    ablation.summarize_ablation(results)
 
 
 def test_ablation_markdown_and_plot(tmp_path):
-  rows = evaluation.summarize_ablation(_ablation_results())
-  table = evaluation.ablation_markdown(rows)
+  rows = ablation.summarize_ablation(_ablation_results())
+  table = ablation.ablation_markdown(rows)
   lines = table.strip().splitlines()
   assert len(lines) == 2 + 4
   mean, std = rows[0]['mlm_accuracy']
   assert f'{mean:.3f} ± {std:.3f}' in lines[2]
   assert all(line.count('|') == lines[0].count('|') for line in lines)
-  single_seed = evaluation.summarize_ablation(_ablation_results()[:4])
+  single_seed = ablation.summarize_ablation(_ablation_results()[:4])
   assert math.isnan(single_seed[0]['mlm_accuracy'][1])
-  assert '±' not in evaluation.ablation_markdown(single_seed).splitlines()[2]
-  evaluation.plot_ablation(rows, str(tmp_path / 'ablation.png'))
+  assert '±' not in ablation.ablation_markdown(single_seed).splitlines()[2]
+  ablation.plot_ablation(rows, str(tmp_path / 'ablation.png'))
   assert (tmp_path / 'ablation.png').read_bytes()[:4] == b'\x89PNG'
 
 
 def test_plan_ablation_runs_differ_only_in_the_loss_weights():
-  runs = evaluation.plan_ablation(
+  runs = ablation.plan_ablation(
       config_arg='configs/demo.py', seeds=[0, 1, 2], adv_weight=0.1, kd_weight=0.5,
       root='/abl', data_dir='/shared/data', teacher_dir='/shared/teacher',
       overrides=['--config.train.steps=300'])
@@ -217,7 +219,7 @@ def test_plan_ablation_runs_differ_only_in_the_loss_weights():
     assert len(fixed) == 1
     assert f'--config.seed={seed}' in fixed.pop()
   with pytest.raises(ValueError, match='positive'):
-    evaluation.ablation_variants(0.0, 0.5)
+    ablation.ablation_variants(0.0, 0.5)
 
 
 # ----------------------------------------------------------------------------- the real corpus
@@ -295,20 +297,17 @@ def _run_launch(script, *args):
 @pytest.mark.slow
 def test_evaluation_of_a_run_in_process_by_workdir_and_by_hf_export_agree(tiny_corpus, tmp_path):
   config, data_dir, tokenizer_dir = tiny_corpus
-  config = config.copy_and_resolve_references()
-  config.data.data_dir = data_dir
-  config.data.tokenizer_dir = tokenizer_dir
-  config.adversary.num_languages = len(LANGUAGES)
-  config.kd.teacher_dir = ''
-  program = train_step.build_train_program(
-      config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]))
+  program = step_lib.build_train_program(
+      config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]), num_languages=len(LANGUAGES))
   state = program.init()
   workdir = tmp_path / 'run'
+  facts = state_lib.RunFacts(data_dir, tokenizer_dir, tuple(LANGUAGES))
   with checkpointing.Checkpointer(workdir / 'checkpoints') as checkpointer:
-    checkpointer.save(5, train_step.to_checkpoint(state), {'step': 5}, config.to_dict())
+    checkpointer.save(5, state_lib.to_checkpoint(state), {'step': 5}, config.to_dict(),
+                      facts.to_meta())
     checkpointer.wait()
 
-  encoder = train_step.merge_model(program, state).encoder
+  encoder = nnx.merge(program.graphdef, state)[0].encoder
   summary = evaluation.evaluate_encoder(encoder, tokenizer_dir, data_dir, config,
                                         str(tmp_path / 'direct'))
   with open(tmp_path / 'direct' / 'eval.json') as f:

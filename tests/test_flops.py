@@ -15,6 +15,10 @@ import pytest
 
 from configs import base
 from unibert_jax.perf import flops
+from unibert_jax.perf.bench import benchmark
+
+
+NUM_LANGUAGES = 8
 
 
 def small_config(adv_weight=0.1, layers=2, hidden=256, heads=4, ffn=1024,
@@ -27,7 +31,7 @@ def small_config(adv_weight=0.1, layers=2, hidden=256, heads=4, ffn=1024,
   c.adversary.dropout = 0.0
   c.data.vocab_size, c.data.max_len = vocab, seq
   c.data.batch_size, c.data.max_predictions = batch, predictions
-  c.adversary.num_languages, c.adversary.hidden_size = 8, 128
+  c.adversary.hidden_size = 128
   c.loss.adv_weight = adv_weight
   return c
 
@@ -49,7 +53,7 @@ def init_params(c, key):
   layers = [dict(qkv=normal(d, 3 * d), out=normal(d, d), ln1=jnp.ones(d),
                  ff1=normal(d, f), ff2=normal(f, d), ln2=jnp.ones(d))
             for _ in range(m.num_layers)]
-  disc = [normal(i, o) for i, o in flops.discriminator_layer_dims(a, d)]
+  disc = [normal(i, o) for i, o in flops.discriminator_layer_dims(a, d, NUM_LANGUAGES)]
   return dict(tok=normal(v, d), pos=normal(c.data.max_len, d), layers=layers,
               head=normal(d, d), head_bias=jnp.zeros(v), disc=disc)
 
@@ -89,7 +93,7 @@ def random_batch(c, seed=0):
       input_ids=rng.integers(0, c.data.vocab_size, (b, s), dtype=np.int32),
       mlm_positions=rng.integers(0, s, (b, p), dtype=np.int32),
       mlm_targets=rng.integers(0, c.data.vocab_size, (b, p), dtype=np.int32),
-      language_id=rng.integers(0, c.adversary.num_languages, (b,), dtype=np.int32))
+      language_id=rng.integers(0, NUM_LANGUAGES, (b,), dtype=np.int32))
 
 
 def compiled_reference_step(c):
@@ -108,7 +112,7 @@ def test_breakdown_parts_follow_the_convention():
   c = small_config()
   d, f, v, L = 256, 1024, 512, 2
   b, s, p = 4, 64, 10
-  got = flops.train_step_flops(c)
+  got = flops.train_step_flops(c, NUM_LANGUAGES)
   assert got.tokens == flops.tokens_per_step(c) == b * s
   assert got.breakdown['encoder_matmuls'] == 6 * L * (4 * d * d + 2 * d * f) * b * s
   assert got.breakdown['attention'] == 12 * L * s * d * b * s
@@ -116,7 +120,7 @@ def test_breakdown_parts_follow_the_convention():
   assert got.breakdown['discriminator'] == 6 * b * (d * 128 + 128 * 128 + 128 * 8)
   assert got.total == pytest.approx(sum(got.breakdown.values()))
   assert got.per_token == pytest.approx(got.total / (b * s))
-  assert flops.train_step_flops(small_config(adv_weight=0.0)).breakdown['discriminator'] == 0
+  assert flops.train_step_flops(small_config(adv_weight=0.0), NUM_LANGUAGES).breakdown['discriminator'] == 0
   # A forward pass is a third of the train step's encoder and head work.
   fwd = flops.forward_flops(c.model, b, s, p)
   for part in ('encoder_matmuls', 'attention', 'mlm_head'):
@@ -128,7 +132,7 @@ def test_breakdown_parts_follow_the_convention():
 @pytest.mark.parametrize('adv_weight', [0.0, 0.1])
 def test_formula_matches_xla_cost_of_a_plain_jax_step(adv_weight):
   c = small_config(adv_weight=adv_weight)
-  analytic = flops.train_step_flops(c).total
+  analytic = flops.train_step_flops(c, NUM_LANGUAGES).total
   measured = xla_flops(compiled_reference_step(c))
   # XLA >= model FLOPs (it adds elementwise work); the rest must be matmuls.
   assert measured >= analytic * 0.99
@@ -139,7 +143,8 @@ def test_formula_scales_like_xla_when_the_sequence_grows():
   # Attention grows with s^2 per sequence: compare the *difference* of two
   # sequence lengths, which cancels the per-parameter optimizer work.
   short, long = small_config(seq=32), small_config(seq=128)
-  analytic = flops.train_step_flops(long).total - flops.train_step_flops(short).total
+  analytic = (flops.train_step_flops(long, NUM_LANGUAGES).total
+              - flops.train_step_flops(short, NUM_LANGUAGES).total)
   measured = (xla_flops(compiled_reference_step(long))
               - xla_flops(compiled_reference_step(short)))
   assert measured == pytest.approx(analytic, rel=0.15)
@@ -148,10 +153,10 @@ def test_formula_scales_like_xla_when_the_sequence_grows():
 def test_formula_matches_xla_cost_of_the_real_train_step():
   # All three objectives on: every part of the formula is exercised (the objective
   # switches themselves are checked in test_benchmarking.py).
-  from unibert_jax.perf import benchmark as benchmarking
-  c = benchmarking.objective_config(small_config(), 'mlm_adv_kd')
-  compiled = benchmarking.compile_train_step(c)
-  analytic = flops.train_step_flops(c).total
+  c = benchmark.objective_config(small_config(), 'mlm_adv_kd')
+  program = benchmark.build_program(c)
+  compiled = program.compile_step()
+  analytic = flops.train_step_flops(c, program.num_languages).total
   measured = xla_flops(compiled)
   assert measured >= analytic * 0.99
   assert measured == pytest.approx(analytic, rel=0.15)

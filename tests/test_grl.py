@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from configs import demo
-from unibert_jax.model import adversary as grl
+from tests.helpers import models
+from unibert_jax.model import adversary
 from unibert_jax.train import losses
-from unibert_jax.train import step as train_step
 
 
 def _adversarial_grads(model, batch, grl_lambda, reverse=True):
@@ -18,8 +18,7 @@ def _adversarial_grads(model, batch, grl_lambda, reverse=True):
     if reverse:
       logits = model.language_logits(hidden, batch['attention_mask'], jnp.float32(grl_lambda))
     else:
-      from unibert_jax.model.encoder import pool
-      logits = model.discriminator(pool(hidden, batch['attention_mask'], model.pooling))
+      logits = model.discriminator(adversary.pool(hidden, batch['attention_mask'], model.pooling))
     weights = jnp.ones(batch['language_id'].shape)
     return losses.adversarial_loss(logits, batch['language_id'], weights)[0]
   return nnx.grad(loss)(model)
@@ -28,8 +27,7 @@ def _adversarial_grads(model, batch, grl_lambda, reverse=True):
 @pytest.fixture(scope='module')
 def model_and_batch():
   config = demo.get_config('tiny')
-  config.adversary.num_languages = 4
-  model = train_step.create_model(config)
+  model = models.unibert(config, num_languages=4)
   rng = np.random.default_rng(0)
   batch = dict(input_ids=jnp.asarray(rng.integers(4, 100, (6, 16)), jnp.int32),
                attention_mask=jnp.ones((6, 16), jnp.int32),
@@ -59,19 +57,19 @@ def test_lambda_zero_gives_zero_encoder_gradient(model_and_batch):
 
 def test_forward_is_identity():
   x = jnp.arange(6.0).reshape(2, 3)
-  np.testing.assert_array_equal(grl.gradient_reversal(x, jnp.float32(0.7)), x)
+  np.testing.assert_array_equal(adversary.gradient_reversal(x, jnp.float32(0.7)), x)
 
 
 def test_dann_schedule_and_delay():
   kwargs = dict(schedule='dann', total_steps=110, lambda_max=1.0, gamma=10.0, delay_steps=10)
-  assert float(grl.grl_lambda(5, **kwargs)) == 0.0
-  assert float(grl.grl_lambda(10, **kwargs)) == pytest.approx(0.0, abs=1e-7)
+  assert float(adversary.lambda_schedule(5, **kwargs)) == 0.0
+  assert float(adversary.lambda_schedule(10, **kwargs)) == pytest.approx(0.0, abs=1e-7)
   # p = 0.5 -> 2 / (1 + e^-5) - 1
-  assert float(grl.grl_lambda(60, **kwargs)) == pytest.approx(2 / (1 + np.exp(-5)) - 1, rel=1e-5)
-  assert float(grl.grl_lambda(110, **kwargs)) == pytest.approx(2 / (1 + np.exp(-10)) - 1, rel=1e-5)
-  values = [float(grl.grl_lambda(s, **kwargs)) for s in range(10, 111, 10)]
+  assert float(adversary.lambda_schedule(60, **kwargs)) == pytest.approx(2 / (1 + np.exp(-5)) - 1, rel=1e-5)
+  assert float(adversary.lambda_schedule(110, **kwargs)) == pytest.approx(2 / (1 + np.exp(-10)) - 1, rel=1e-5)
+  values = [float(adversary.lambda_schedule(s, **kwargs)) for s in range(10, 111, 10)]
   assert values == sorted(values)
-  assert float(grl.grl_lambda(3, schedule='constant', total_steps=10, lambda_max=0.4)) == (
+  assert float(adversary.lambda_schedule(3, schedule='constant', total_steps=10, lambda_max=0.4)) == (
       pytest.approx(0.4))
 
 
@@ -81,14 +79,14 @@ def test_lambda_schedule_does_not_recompile():
   @jax.jit
   def f(x, lam):
     traces.append(1)
-    return jax.grad(lambda x: grl.gradient_reversal(x, lam).sum())(x)
+    return jax.grad(lambda x: adversary.gradient_reversal(x, lam).sum())(x)
 
   for step in range(3):
-    lam = grl.grl_lambda(step, schedule='dann', total_steps=3)
+    lam = adversary.lambda_schedule(step, schedule='dann', total_steps=3)
     np.testing.assert_allclose(f(jnp.ones(3), lam), -float(lam) * np.ones(3), rtol=1e-6)
   assert len(traces) == 1
 
 
 def test_unknown_schedule_is_refused():
   with pytest.raises(ValueError, match='adversary.schedule'):
-    grl.grl_lambda(0, schedule='linear', total_steps=10)
+    adversary.lambda_schedule(0, schedule='linear', total_steps=10)

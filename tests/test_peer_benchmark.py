@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from unibert_jax.perf import torch_baseline as peer_benchmark
+from unibert_jax.perf.bench import torch_baseline as peer_benchmark
 
 TINY = dict(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=64, vocab_size=100,
             hidden_dropout=0.0, attention_dropout=0.0, layer_norm_eps=1e-5)

@@ -14,13 +14,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.helpers import cache_records
 from tests.helpers import kd_setup
-from unibert_jax.export import hf_format as hf_io
-from unibert_jax.data import input_pipeline
-from unibert_jax.train import losses
 from unibert_jax import sharding
+from unibert_jax.data import input_pipeline
+from unibert_jax.data import prepare
+from unibert_jax.export import hf_format
+from unibert_jax.model import encoder as encoder_lib
+from unibert_jax.teacher import build_cache
 from unibert_jax.teacher import cache as teacher_cache
-from unibert_jax.train import step as train_step
+from unibert_jax.teacher import cache_format
+from unibert_jax.train import step as step_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +36,13 @@ def setup(tmp_path_factory):
   tokenizer_dir = kd_setup.prepare_data(data_dir)
   teacher_dir = kd_setup.export_random_teacher(tokenizer_dir,
                                                str(tmp_path_factory.mktemp('teacher')))
-  return kd_setup.config(data_dir, tokenizer_dir, teacher_dir), data_dir, tokenizer_dir, teacher_dir
+  return kd_setup.config(), data_dir, tokenizer_dir, teacher_dir
+
+
+def build(config, teacher_dir, data_dir, tokenizer_dir, workdir, **kwargs):
+  return build_cache.build_cache(config, teacher_dir,
+                                 prepare.PreparedData.read(data_dir, tokenizer_dir),
+                                 cache_format.cache_dir(config, workdir), **kwargs)
 
 
 @pytest.fixture(scope='module')
@@ -40,8 +50,8 @@ def built(setup, tmp_path_factory):
   """An uninterrupted build: (result, cache_dir)."""
   config, data_dir, tokenizer_dir, teacher_dir = setup
   workdir = str(tmp_path_factory.mktemp('run'))
-  result = teacher_cache.build_cache(config, teacher_dir, workdir)
-  return result, teacher_cache.cache_dir(config, workdir)
+  result = build(config, teacher_dir, data_dir, tokenizer_dir, workdir)
+  return result, cache_format.cache_dir(config, workdir)
 
 
 def cache_files(directory) -> dict[str, bytes]:
@@ -57,7 +67,7 @@ def pipeline_examples(config, data_dir, tokenizer_dir, stop):
 @nnx.jit
 def _masked_logits(encoder, input_ids, attention_mask, mlm_positions):
   hidden = encoder(input_ids, attention_mask)
-  return encoder.mlm_logits(losses.gather_positions(hidden, mlm_positions))
+  return encoder.mlm_logits(encoder_lib.gather_positions(hidden, mlm_positions))
 
 
 def masked_logits(encoder, batch) -> np.ndarray:
@@ -76,9 +86,9 @@ def test_cache_holds_sorted_top_k_for_exactly_the_students_examples(setup, built
   assert result['bytes_per_masked_token'] == pytest.approx(result['bytes']
                                                           / result['masked_tokens'])
 
-  records = sorted(teacher_cache.iterate_records(cache_dir), key=lambda r: r[0])
+  records = sorted(cache_records.iterate_records(cache_dir), key=lambda r: r[0])
   assert [r[0] for r in records] == list(range(examples))
-  hashes = input_pipeline.example_hash(data['input_ids'], data['mlm_positions'])
+  hashes = cache_format.example_hash(data['input_ids'], data['mlm_positions'])
   k, vocab = config.kd.top_k, config.data.vocab_size
   for (index, digest, values, indices), weights in zip(records, data['mlm_weights']):
     assert digest == hashes[index]
@@ -89,7 +99,7 @@ def test_cache_holds_sorted_top_k_for_exactly_the_students_examples(setup, built
     assert all(len(set(row)) == k for row in indices.tolist())
 
   # Alignment: the teacher, run here on the first examples, predicts what the cache holds.
-  encoder, _ = hf_io.load_hf_encoder(teacher_dir)
+  encoder, _ = hf_format.load_hf_encoder(teacher_dir)
   first = {name: data[name][:64] for name in ('input_ids', 'attention_mask', 'mlm_positions')}
   log_probs = jax.nn.log_softmax(masked_logits(encoder, first), axis=-1)
   weights = data['mlm_weights'][:64] > 0
@@ -108,7 +118,7 @@ def test_lookup_gives_random_access_and_joins_the_training_batches(setup, built)
   _, cache_dir = built
   cache = teacher_cache.TeacherCache(cache_dir, config, data_dir=data_dir,
                                      tokenizer_dir=tokenizer_dir)
-  records = {r[0]: r for r in teacher_cache.iterate_records(cache_dir)}
+  records = {r[0]: r for r in cache_records.iterate_records(cache_dir)}
   wanted = np.array([3199, 0, 640, 17, 1283, 639])  # across shards, unordered
   values, indices, hashes = pickle.loads(pickle.dumps(cache)).lookup(wanted)  # as a grain worker
   p, k = config.data.max_predictions, config.kd.top_k
@@ -123,8 +133,7 @@ def test_lookup_gives_random_access_and_joins_the_training_batches(setup, built)
   with pytest.raises(IndexError, match='outside the 3200 examples'):
     cache.lookup([3200])
 
-  iterator = input_pipeline.make_train_iterator(config, data_dir, tokenizer_dir,
-                                                teacher_cache=cache)
+  iterator = input_pipeline.make_train_iterator(config, data_dir, tokenizer_dir, join=cache.join)
   try:
     for _ in range(3):
       batch = next(iterator)
@@ -144,18 +153,18 @@ def test_a_cache_for_other_settings_or_data_is_refused(setup, built, tmp_path):
     other = config.copy_and_resolve_references()
     section, name = field.split('.')
     other[section][name] = value
-    with pytest.raises(teacher_cache.TeacherCacheError, match=field.replace('.', r'\.')):
+    with pytest.raises(cache_format.TeacherCacheError, match=field.replace('.', r'\.')):
       teacher_cache.TeacherCache(cache_dir, other)
   longer = config.copy_and_resolve_references()
   longer.train.steps = 300
-  with pytest.raises(teacher_cache.TeacherCacheError, match='covers 3200 examples .* needs 4800'):
+  with pytest.raises(cache_format.TeacherCacheError, match='covers 3200 examples .* needs 4800'):
     teacher_cache.TeacherCache(cache_dir, longer)
   with pytest.raises(FileNotFoundError, match='cache_teacher.py'):
     teacher_cache.TeacherCache(str(tmp_path), config)
 
   # Another tokenizer (hence other data): the manifest's fingerprints catch it.
   other_tokenizer = kd_setup.train_tokenizer(str(tmp_path / 'tokenizer'), alpha=1.0)
-  with pytest.raises(teacher_cache.TeacherCacheError, match='tokenizer'):
+  with pytest.raises(cache_format.TeacherCacheError, match='tokenizer'):
     teacher_cache.TeacherCache(cache_dir, config, data_dir=data_dir,
                                tokenizer_dir=other_tokenizer)
 
@@ -167,8 +176,8 @@ def test_a_cache_for_other_settings_or_data_is_refused(setup, built, tmp_path):
   for sequences, masking in ((held_out, spec), (packed, dataclasses.replace(spec, seed=1))):
     iterator = input_pipeline.build_train_iterator(
         sequences, masking, batch_size=config.data.batch_size, seed=config.seed,
-        sampling_alpha=config.data.sampling_alpha, teacher_cache=cache)
-    with pytest.raises(input_pipeline.TeacherCacheMismatchError, match='masking seed'):
+        sampling_alpha=config.data.sampling_alpha, join=cache.join)
+    with pytest.raises(teacher_cache.TeacherCacheMismatchError, match='masking seed'):
       next(iterator)
     iterator.close()
 
@@ -176,30 +185,30 @@ def test_a_cache_for_other_settings_or_data_is_refused(setup, built, tmp_path):
   other = config.copy_and_resolve_references()
   other.data.mask_seed = 1
   workdir = os.path.dirname(cache_dir)
-  with pytest.raises(teacher_cache.TeacherCacheError, match='mask_seed: cached 0, now 1'):
-    teacher_cache.build_cache(other, teacher_dir, workdir)
+  with pytest.raises(cache_format.TeacherCacheError, match='mask_seed: cached 0, now 1'):
+    build(other, teacher_dir, data_dir, tokenizer_dir, workdir)
 
 
 def test_teacher_with_another_vocabulary_is_refused(setup, tmp_path):
-  config, _, _, teacher_dir = setup
+  config, data_dir, tokenizer_dir, teacher_dir = setup
   other = config.copy_and_resolve_references()
   other.data.vocab_size = 2000
-  with pytest.raises(teacher_cache.TeacherCacheError, match='shared tokenizer'):
-    teacher_cache.build_cache(other, teacher_dir, str(tmp_path))
+  with pytest.raises(cache_format.TeacherCacheError, match='shared tokenizer'):
+    build(other, teacher_dir, data_dir, tokenizer_dir, str(tmp_path))
 
 
 def test_resume_after_a_stop_writes_the_same_files(setup, built, tmp_path):
-  config, _, _, teacher_dir = setup
+  config, data_dir, tokenizer_dir, teacher_dir = setup
   _, reference_dir = built
-  first = teacher_cache.build_cache(config, teacher_dir, str(tmp_path), max_shards=2)
+  first = build(config, teacher_dir, data_dir, tokenizer_dir, str(tmp_path), max_shards=2)
   cache_dir = first['cache_dir']
   assert not first['complete'] and first['computed_examples'] == 1280
-  with pytest.raises(teacher_cache.TeacherCacheError, match='unfinished'):
+  with pytest.raises(cache_format.TeacherCacheError, match='unfinished'):
     teacher_cache.TeacherCache(cache_dir, config)
   # What a writer killed in the middle of shard 2 leaves behind.
   with open(os.path.join(cache_dir, 'shard-00002-process-000-of-001.array_record.tmp'), 'wb') as f:
     f.write(b'partial')
-  second = teacher_cache.build_cache(config, teacher_dir, str(tmp_path))
+  second = build(config, teacher_dir, data_dir, tokenizer_dir, str(tmp_path))
   assert second['complete'] and second['computed_examples'] == 3200 - 1280
   assert cache_files(cache_dir) == cache_files(reference_dir)
 
@@ -213,7 +222,7 @@ def test_resume_after_kill_of_a_sharded_writer(setup, built, tmp_path):
   writer = subprocess.Popen(
       [sys.executable, '-m', 'tests.helpers.build_teacher_cache',
        str(tmp_path), data_dir, tokenizer_dir, teacher_dir], env=env, cwd=ROOT)
-  cache_dir = teacher_cache.cache_dir(config, str(tmp_path))
+  cache_dir = cache_format.cache_dir(config, str(tmp_path))
   first_shard = os.path.join(cache_dir, 'shard-00000-process-000-of-001.array_record')
   deadline = time.time() + 300
   while not os.path.exists(first_shard) and writer.poll() is None and time.time() < deadline:
@@ -224,7 +233,7 @@ def test_resume_after_kill_of_a_sharded_writer(setup, built, tmp_path):
   done = sorted(n for n in os.listdir(cache_dir) if n.endswith('.array_record'))
   assert 1 <= len(done) < 5
 
-  result = teacher_cache.build_cache(config, teacher_dir, str(tmp_path))
+  result = build(config, teacher_dir, data_dir, tokenizer_dir, str(tmp_path))
   assert result['complete'] and result['computed_examples'] == 3200 - 640 * len(done)
   files, reference = cache_files(cache_dir), cache_files(reference_dir)
   assert files.keys() == reference.keys()
@@ -254,18 +263,21 @@ def _held_out_kl(encoder, teacher, batches) -> float:
 
 
 def _train(config, data_dir, tokenizer_dir, cache) -> object:
-  program = train_step.build_train_program(
-      config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]))
+  program = step_lib.build_train_program(
+      config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]),
+      num_languages=len(kd_setup.LANGUAGES.split(',')), distill=cache is not None)
   state = program.init()
   iterator = input_pipeline.make_train_iterator(config, data_dir, tokenizer_dir,
-                                                teacher_cache=cache)
+                                                join=cache.join if cache else None)
   try:
     for _ in range(config.train.steps):
-      state, metrics = program.step(state, program.put_batch(next(iterator)))
+      batch = next(iterator)
+      assert ('teacher_topk_values' in batch) == program.distill
+      state, metrics = program.step(state, program.put_batch(batch))
   finally:
     iterator.close()
   assert bool(metrics['finite'])
-  return train_step.merge_model(program, state).encoder
+  return nnx.merge(program.graphdef, state)[0].encoder
 
 
 @pytest.mark.slow  # two 200-step trainings: ~40 s on a quiet machine
@@ -277,13 +289,12 @@ def test_distillation_from_the_cache_brings_the_student_closer_to_the_teacher(se
   config.kd.cache_dir = cache_dir
   plain = config.copy_and_resolve_references()
   plain.loss.kd_weight = 0.0
-  assert train_step.uses_distillation(config) and not train_step.uses_distillation(plain)
 
   cache = teacher_cache.TeacherCache(cache_dir, config, data_dir=data_dir,
                                      tokenizer_dir=tokenizer_dir)
   distilled = _train(config, data_dir, tokenizer_dir, cache)
   baseline = _train(plain, data_dir, tokenizer_dir, None)
-  teacher, _ = hf_io.load_hf_encoder(teacher_dir)
+  teacher, _ = hf_format.load_hf_encoder(teacher_dir)
   held_out = input_pipeline.make_eval_batches(config, data_dir, tokenizer_dir)
   kl_distilled = _held_out_kl(distilled, teacher, held_out)
   kl_baseline = _held_out_kl(baseline, teacher, held_out)

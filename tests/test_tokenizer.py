@@ -12,6 +12,7 @@ import transformers
 
 from unibert_jax.data import corpus
 from unibert_jax.data import languages
+from unibert_jax.data import sampling
 from unibert_jax.data import tokenizer as tokenizer_lib
 
 # One language per script the tokenizer must round-trip.
@@ -115,16 +116,20 @@ def test_training_is_deterministic(texts, tokenizer_dir, tmp_path):
       assert a.read() == b.read(), name
 
 
+def _probabilities(counts, alpha):
+  return dict(zip(counts, sampling.language_probabilities(list(counts.values()), alpha)))
+
+
 def test_language_sampling_follows_n_to_the_alpha():
   counts = {'big': 1000, 'mid': 100, 'small': 10}
   for alpha in (0.0, 0.3, 1.0):
-    p = tokenizer_lib.language_sampling_probabilities(counts, alpha)
+    p = _probabilities(counts, alpha)
     weights = {k: n**alpha for k, n in counts.items()}
     for lang in counts:
       assert p[lang] == pytest.approx(weights[lang] / sum(weights.values()))
   texts = {lang: [f'{lang} {i}' for i in range(n)] for lang, n in counts.items()}
   sample = tokenizer_lib.sample_texts(texts, alpha=0.3, seed=1, num_texts=2000)
-  p = tokenizer_lib.language_sampling_probabilities(counts, 0.3)
+  p = _probabilities(counts, 0.3)
   for lang in counts:
     assert sum(t.startswith(lang + ' ') for t in sample) == round(2000 * p[lang])
   small = [t for t in sample if t.startswith('small ')]
@@ -135,7 +140,7 @@ def test_language_sampling_follows_n_to_the_alpha():
                                       language_counts={'big': 10, 'mid': 10, 'small': 10})
   assert sum(t.startswith('big ') for t in biased) == 100
   with pytest.raises(ValueError, match='sampling_alpha'):
-    tokenizer_lib.language_sampling_probabilities(counts, 1.5)
+    _probabilities(counts, 1.5)
 
 
 def test_small_vocabulary_lowers_the_character_coverage(texts):

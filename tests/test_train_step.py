@@ -7,15 +7,16 @@ import pytest
 
 from tests.helpers import sharded_steps
 from unibert_jax import sharding
-from unibert_jax.train import step as train_step
+from unibert_jax.train import state as state_lib
 
 
-def _program(config):
-  return train_step.build_train_program(config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]))
+def _program(config, distill=True):
+  return sharded_steps.build_program(config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]),
+                                     distill)
 
 
 def _leaves(state):
-  return [np.asarray(x) for x in jax.tree.leaves(train_step.to_checkpoint(state))]
+  return [np.asarray(x) for x in jax.tree.leaves(state_lib.to_checkpoint(state))]
 
 
 def test_non_finite_update_is_dropped_on_device():
@@ -23,20 +24,20 @@ def test_non_finite_update_is_dropped_on_device():
   program = _program(config)
   state = program.init()
   before = _leaves(state)
-  batch = sharded_steps.synthetic_batch(config, 0)
+  batch = sharded_steps.synthetic_batch(program, 0)
   batch['teacher_topk_values'][0, 0, 0] = np.nan
   state, metrics = program.step(state, program.put_batch(batch))
   assert float(metrics['finite']) == 0.0 and not np.isfinite(float(metrics['kd_loss']))
   for a, b in zip(before, _leaves(state)):
     np.testing.assert_array_equal(a, b)
-  state, metrics = program.step(state, program.put_batch(sharded_steps.synthetic_batch(config, 1)))
+  state, metrics = program.step(state, program.put_batch(sharded_steps.synthetic_batch(program, 1)))
   assert float(metrics['finite']) == 1.0
   assert any(not np.array_equal(a, b) for a, b in zip(before, _leaves(state)))
 
 
 def test_gradient_accumulation_matches_one_big_batch():
   config = sharded_steps.small_config()
-  batch = sharded_steps.synthetic_batch(config, 0)
+  batch = sharded_steps.synthetic_batch(_program(config), 0)
   batch['mlm_weights'][:] = 1.0  # equal weights: the mean of micro-batch means is the mean
   results = []
   for accum in (1, 2, 4):
@@ -52,11 +53,9 @@ def test_gradient_accumulation_matches_one_big_batch():
 
 def test_distillation_is_off_cleanly_without_a_teacher():
   config = sharded_steps.small_config()
-  config.kd.teacher_dir = ''
-  assert 'teacher_topk_values' not in train_step.batch_shapes(config)
-  program = _program(config)
-  batch = sharded_steps.synthetic_batch(config, 0)
-  del batch['teacher_topk_values'], batch['teacher_topk_indices']
+  program = _program(config, distill=False)
+  assert 'teacher_topk_values' not in program.batch_spec()
+  batch = sharded_steps.synthetic_batch(program, 0)
   _, metrics = program.step(program.init(), program.put_batch(batch))
   assert float(metrics['kd_loss']) == 0.0
   assert float(metrics['loss']) == pytest.approx(
@@ -67,32 +66,32 @@ def test_weights_combine_the_loss_parts():
   config = sharded_steps.small_config()
   config.loss.update(mlm_weight=0.5, adv_weight=0.25, kd_weight=2.0)
   program = _program(config)
-  _, m = program.step(program.init(), program.put_batch(sharded_steps.synthetic_batch(config, 0)))
+  _, m = program.step(program.init(), program.put_batch(sharded_steps.synthetic_batch(program, 0)))
   expected = 0.5 * float(m['mlm_loss']) + 0.25 * float(m['adv_loss']) + 2.0 * float(m['kd_loss'])
   assert float(m['loss']) == pytest.approx(expected, rel=1e-6)
   assert float(m['kd_loss']) > 0 and float(m['adv_loss']) > 0
-  assert float(m['disc_chance']) == pytest.approx(1 / config.adversary.num_languages)
+  assert float(m['disc_chance']) == pytest.approx(1 / program.num_languages)
 
 
 def test_dropout_makes_steps_stochastic_but_reproducible():
   config = sharded_steps.small_config()
   config.model.hidden_dropout = 0.1
   program = _program(config)
-  batch = program.put_batch(sharded_steps.synthetic_batch(config, 0))
+  batch = program.put_batch(sharded_steps.synthetic_batch(program, 0))
   _, first = program.step(program.init(), batch)
   _, again = program.step(program.init(), batch)
   assert float(first['loss']) == float(again['loss'])
   config.model.hidden_dropout = 0.0
   program = _program(config)
-  _, plain = program.step(program.init(), program.put_batch(sharded_steps.synthetic_batch(config, 0)))
+  _, plain = program.step(program.init(), program.put_batch(sharded_steps.synthetic_batch(program, 0)))
   assert float(plain['loss']) != float(first['loss'])
 
 
 @pytest.mark.parametrize('option', ['scan_layers', 'remat'])
 def test_scan_and_remat_give_the_same_step(option):
   config = sharded_steps.small_config()
-  batch = sharded_steps.synthetic_batch(config, 0)
   program = _program(config)
+  batch = sharded_steps.synthetic_batch(program, 0)
   reference_state, reference = program.step(program.init(), program.put_batch(batch))
   if option == 'scan_layers':
     config.model.scan_layers = True

@@ -15,8 +15,7 @@ import pytest
 
 from tests.helpers.traces import traced_steps
 from unibert_jax.train import checkpointing
-from unibert_jax.export import hf_format as hf_io
-from unibert_jax.train import trainer
+from unibert_jax.export import from_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12
@@ -33,6 +32,11 @@ def _command(workdir, data, *overrides, steps=STEPS):
           '--config.train.warmup_steps=2', '--config.train.log_every=1',
           '--config.train.eval_every=6', f'--config.train.checkpoint_every={steps // 2}',
           *overrides]
+
+
+def _hanging_after(step, command):
+  """The same run, waiting to be killed once checkpoint `step` is committed."""
+  return [command[0], '-m', 'tests.helpers.train_until_killed', str(step), *command[2:]]
 
 
 def _env(devices=1, **extra):
@@ -60,7 +64,7 @@ def _train_records(workdir):
 
 
 def _final_parameters(workdir):
-  params, _, restored = hf_io.restore_run(workdir)
+  params, _, _, restored = from_run.restore_run(workdir)
   return restored.step, {jax.tree_util.keystr(p): np.asarray(x)
                          for p, x in jax.tree_util.tree_leaves_with_path(params)}
 
@@ -91,8 +95,8 @@ def test_resume_after_sigkill_is_exact(straight_run, udhr_data, tmp_path):
   workdir = str(tmp_path / 'killed')
   half = STEPS // 2
   process = subprocess.Popen(
-      _command(workdir, udhr_data), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-      text=True, env=_env(**{trainer.HANG_AFTER_CHECKPOINT_ENV: str(half)}))
+      _hanging_after(half, _command(workdir, udhr_data)), cwd=ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True, env=_env())
   for line in process.stdout:
     if f'checkpoint {half} committed' in line:
       break
@@ -117,8 +121,8 @@ def test_checkpoint_restores_onto_a_different_mesh(straight_run, udhr_data, tmp_
   workdir = str(tmp_path / 'remeshed')
   half = STEPS // 2
   process = subprocess.Popen(
-      _command(workdir, udhr_data), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-      text=True, env=_env(**{trainer.HANG_AFTER_CHECKPOINT_ENV: str(half)}))
+      _hanging_after(half, _command(workdir, udhr_data)), cwd=ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True, env=_env())
   for line in process.stdout:
     if f'checkpoint {half} committed' in line:
       break

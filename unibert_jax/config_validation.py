@@ -6,9 +6,13 @@ fix, in a single ConfigError, so a user fixes the config once rather than once p
 
 import ml_collections
 
-from unibert_jax.model import adversary as grl
-from unibert_jax.train import losses
 from unibert_jax import sharding
+from unibert_jax.data import languages
+from unibert_jax.data import sampling
+from unibert_jax.model import adversary
+from unibert_jax.model import encoder
+from unibert_jax.teacher import cache_format
+from unibert_jax.train import losses
 
 
 class ConfigError(ValueError):
@@ -20,21 +24,14 @@ _CHOICES = {
     'model.dtype': ('float32', 'bfloat16', 'float16'),
     'model.matmul_dtype': ('', 'float32', 'bfloat16'),
     'model.param_dtype': ('float32', 'bfloat16'),
-    'model.remat': ('none', 'full', 'dots'),
-    'model.attention_impl': ('auto', 'xla', 'cudnn'),
-    'adversary.pooling': ('mean', 'first'),
-    'adversary.schedule': grl.SCHEDULES,
+    'model.remat': encoder.REMATS,
+    'model.attention_impl': encoder.ATTENTION_IMPLS,
+    'adversary.pooling': adversary.POOLINGS,
+    'adversary.schedule': adversary.SCHEDULES,
     'kd.normalization': losses.KD_NORMALIZATIONS,
-    'kd.logits_dtype': ('bfloat16', 'float16'),
+    'kd.logits_dtype': tuple(cache_format.LOGITS_DTYPES),
     'train.nan_policy': ('stop', 'skip'),
 }
-
-
-def _get(config, dotted: str):
-  value = config
-  for part in dotted.split('.'):
-    value = value[part]
-  return value
 
 
 def problems(config: ml_collections.ConfigDict, num_devices: int | None = None,
@@ -47,7 +44,7 @@ def problems(config: ml_collections.ConfigDict, num_devices: int | None = None,
       found.append(message)
 
   for field, choices in _CHOICES.items():
-    value = _get(config, field)
+    value = cache_format.config_value(config, field)
     check(value in choices, f'{field}={value!r}: choose one of {", ".join(map(repr, choices))}.')
 
   m, d, t = config.model, config.data, config.train
@@ -56,8 +53,8 @@ def problems(config: ml_collections.ConfigDict, num_devices: int | None = None,
         'pick a head count that divides the hidden size.')
   for field in ('model.num_layers', 'model.hidden_size', 'model.intermediate_size',
                 'data.batch_size', 'data.max_predictions', 'train.steps',
-                'train.grad_accum_steps', 'adversary.num_languages', 'kd.top_k'):
-    value = _get(config, field)
+                'train.grad_accum_steps', 'kd.top_k'):
+    value = cache_format.config_value(config, field)
     check(isinstance(value, int) and value > 0, f'{field}={value!r} must be a positive integer.')
   check(m.vocab_size > 5, f'model.vocab_size={m.vocab_size} is too small for the 5 special tokens.')
   check(m.max_position_embeddings >= d.max_len + 2,
@@ -71,7 +68,8 @@ def problems(config: ml_collections.ConfigDict, num_devices: int | None = None,
         and d.mask_token_fraction + d.random_token_fraction <= 1.0,
         f'data.mask_token_fraction + data.random_token_fraction = '
         f'{d.mask_token_fraction + d.random_token_fraction} must be within [0, 1].')
-  check(d.sampling_alpha > 0, f'data.sampling_alpha={d.sampling_alpha} must be positive.')
+  alpha_problem = sampling.alpha_problem(d.sampling_alpha)
+  check(alpha_problem is None, alpha_problem)
   check(0 <= m.hidden_dropout < 1 and 0 <= m.attention_dropout < 1,
         'model.hidden_dropout and model.attention_dropout must lie in [0, 1).')
   check(t.learning_rate > 0, f'train.learning_rate={t.learning_rate} must be positive.')
@@ -80,10 +78,10 @@ def problems(config: ml_collections.ConfigDict, num_devices: int | None = None,
   check(t.grad_clip_norm > 0, f'train.grad_clip_norm={t.grad_clip_norm} must be positive.')
   for field in ('train.log_every', 'train.eval_every', 'train.checkpoint_every',
                 'train.keep_checkpoints'):
-    value = _get(config, field)
+    value = cache_format.config_value(config, field)
     check(isinstance(value, int) and value > 0, f'{field}={value!r} must be a positive integer.')
   for field in ('loss.mlm_weight', 'loss.adv_weight', 'loss.kd_weight'):
-    check(_get(config, field) >= 0, f'{field}={_get(config, field)} must not be negative.')
+    check(cache_format.config_value(config, field) >= 0, f'{field}={cache_format.config_value(config, field)} must not be negative.')
   check(config.kd.temperature > 0, f'kd.temperature={config.kd.temperature} must be positive.')
   check(config.kd.top_k <= m.vocab_size,
         f'kd.top_k={config.kd.top_k} exceeds model.vocab_size={m.vocab_size}.')
@@ -130,7 +128,8 @@ def _uneven_parameter_shardings(config, mesh_sizes: dict[str, int]) -> list[str]
               'mlp': ('model.intermediate_size', m.intermediate_size),
               'layers': ('model.num_layers', m.num_layers),
               'disc_hidden': ('adversary.hidden_size', a.hidden_size),
-              'languages': ('adversary.num_languages', a.num_languages)}
+              'languages': ('data.languages',
+                            len(languages.resolve_languages(config.data.languages)))}
   found = []
   for logical, mesh_axes in config.mesh.rules:
     if logical not in sized_by or not mesh_axes:

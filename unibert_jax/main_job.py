@@ -1,12 +1,17 @@
 """The main job, stage by stage; each stage is skipped when its output already exists.
 
-  data      corpus + tokenizer                      <workdir>/data
-  teacher   pre-train a larger teacher (MLM only)   <workdir>/teacher, exported to <workdir>/teacher_hf
+  data      corpus + tokenizer                     data/
+  teacher   pre-train a larger teacher (MLM only)  teacher/, exported to teacher_hf/
             (only when distillation is on, kd.teacher_dir is empty and teacher.steps > 0)
-  cache     the teacher's top-k logits              <workdir>/teacher_cache (or kd.cache_dir)
-  student   MLM + adversarial + distillation        <workdir>/checkpoints, metrics.jsonl
-  evaluate  universality on held-out articles       <workdir>/eval/eval.json, eval.png
-  export    Hugging Face directory                  <workdir>/hf
+  cache     the teacher's top-k logits             teacher_cache/ (or kd.cache_dir)
+  student   MLM + adversarial + distillation       checkpoints/, metrics.jsonl
+  evaluate  universality on held-out articles      eval/eval.json, eval.png
+  export    Hugging Face directory                 hf/
+
+(paths inside the run directory, see run_dir.py).
+
+A stage that stops early (SIGTERM, SIGINT) stops the job: nothing downstream is made from an
+unfinished stage, and a rerun resumes that stage.
 """
 
 import json
@@ -17,18 +22,30 @@ import jax
 from jax.experimental import multihost_utils
 import ml_collections
 
+from unibert_jax import run_dir
+from unibert_jax.data import prepare
+from unibert_jax.evaluation import universality_eval
+from unibert_jax.export import from_run
+from unibert_jax.export import hf_format
+from unibert_jax.model import shapes
+from unibert_jax.teacher import build_cache
+from unibert_jax.teacher import cache as cache_lib
+from unibert_jax.teacher import cache_format
 from unibert_jax.train import checkpointing
-from unibert_jax.data import corpus
-from unibert_jax.data import prepare as data_preparation
-from unibert_jax.evaluation import universality_eval as evaluation
-from unibert_jax.export import hf_format as hf_io
 from unibert_jax.train import metrics_writer
-from unibert_jax.teacher import cache as teacher_cache_lib
-from unibert_jax.train import step as train_step
+from unibert_jax.train import state as state_lib
 from unibert_jax.train import trainer
-from configs import base as base_config
 
 logger = logging.getLogger(__name__)
+
+
+class StoppedEarly(Exception):
+  """A stage stopped before its last step (preemption); the job resumes it on a rerun."""
+
+  def __init__(self, stage: str, step: int, workdir: str):
+    super().__init__(f'The {stage} stage stopped at step {step} (SIGTERM/SIGINT); rerun the '
+                     f'same command to resume it from its checkpoint in {workdir}.')
+    self.stage, self.step, self.workdir = stage, step, workdir
 
 
 def _barrier(name: str) -> None:
@@ -36,25 +53,20 @@ def _barrier(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
-def prepare(config: ml_collections.ConfigDict, workdir: str) -> trainer.PreparedData:
+def prepare_data(config: ml_collections.ConfigDict, workdir: str) -> prepare.PreparedData:
   """Corpus and tokenizer (process 0 builds, the others wait and then read)."""
   if jax.process_index() == 0:
-    info = data_preparation.prepare_data(config, workdir)
+    info = prepare.prepare_data(config, workdir)
   _barrier('unibert_prepare_data')
   if jax.process_index() != 0:
-    info = data_preparation.prepare_data(config, workdir)
-  data_dir, tokenizer_dir = os.path.abspath(info['data_dir']), os.path.abspath(info['tokenizer_dir'])
-  # Later stages (and exports of this run) find the data through the config.
-  config.data.data_dir, config.data.tokenizer_dir = data_dir, tokenizer_dir
-  return trainer.PreparedData(data_dir, tokenizer_dir, list(corpus.language_names(data_dir)))
+    info = prepare.prepare_data(config, workdir)
+  return prepare.PreparedData.read(info['data_dir'], info['tokenizer_dir'])
 
 
 def teacher_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The student's config with the teacher's shape and schedule, MLM only."""
   teacher = config.copy_and_resolve_references()
-  layers, hidden, heads, ffn = base_config.MODEL_SHAPES[config.teacher.shape]
-  teacher.model.update(num_layers=layers, hidden_size=hidden, num_heads=heads,
-                       intermediate_size=ffn)
+  teacher.model.update(shapes.get(config.teacher.shape, 'teacher.shape')._asdict())
   teacher.train.update(steps=config.teacher.steps, learning_rate=config.teacher.learning_rate,
                        warmup_steps=config.teacher.warmup_steps,
                        eval_every=config.teacher.steps,
@@ -65,109 +77,132 @@ def teacher_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   return teacher
 
 
-def _finished(run_dir: str, steps: int) -> bool:
-  checkpoint_dir = os.path.join(run_dir, 'checkpoints')
-  return steps in checkpointing.committed_steps(checkpoint_dir) if os.path.isdir(
-      checkpoint_dir) else False
+def _trained_to(workdir: str, steps: int) -> bool:
+  checkpoint_dir = run_dir.RunDir(workdir).checkpoints
+  return os.path.isdir(checkpoint_dir) and steps in checkpointing.committed_steps(checkpoint_dir)
 
 
-def _train(config, run_dir, data, cache=None):
-  if _finished(run_dir, config.train.steps):
-    logger.info('%s already trained to step %d: skipped.', run_dir, config.train.steps)
+def _exported(hf_dir: str) -> bool:
+  return all(os.path.isfile(os.path.join(hf_dir, name))
+             for name in (hf_format.CONFIG_FILE, hf_format.WEIGHTS_FILE))
+
+
+def train(config, workdir: str, facts: state_lib.RunFacts, stage: str,
+          join_teacher=None) -> trainer.TrainResult | None:
+  """Trains to config.train.steps; None when already there. Raises StoppedEarly."""
+  if _trained_to(workdir, config.train.steps):
+    logger.info('%s already trained to step %d: skipped.', workdir, config.train.steps)
     return None
-  return trainer.train_and_evaluate(config, run_dir, data, cache)
+  result = trainer.train_and_evaluate(config, workdir, facts, join_teacher)
+  if result.stopped_early:
+    raise StoppedEarly(stage, result.step, workdir)
+  return result
 
 
-def _train_teacher(config, workdir, data) -> str:
-  teacher_hf = os.path.join(workdir, 'teacher_hf')
-  if os.path.exists(os.path.join(teacher_hf, 'config.json')):
-    logger.info('Teacher already exported to %s: skipped.', teacher_hf)
-    return teacher_hf
-  teacher_run = os.path.join(workdir, 'teacher')
+def train_teacher(config, run: run_dir.RunDir, data: prepare.PreparedData) -> str:
+  """The demo teacher, trained to teacher.steps and exported; returns its HF directory."""
+  teacher = teacher_config(config)
+  if _trained_to(run.teacher.root, teacher.train.steps) and _exported(run.teacher_hf):
+    logger.info('Teacher already trained and exported to %s: skipped.', run.teacher_hf)
+    return run.teacher_hf
+  if jax.process_count() > 1:
+    raise ValueError('Pre-training the demo teacher runs in one process: run that stage on one '
+                     'host first, or pass --config.kd.teacher_dir=<Hugging Face dir>.')
   print(f'== teacher: pre-training {config.teacher.shape} for {config.teacher.steps} steps '
-        f'(MLM only) in {teacher_run}', flush=True)
-  _train(teacher_config(config), teacher_run, data)
-  hf_io.export_checkpoint(teacher_run, teacher_hf)
-  return teacher_hf
+        f'(MLM only) in {run.teacher.root}', flush=True)
+  facts = state_lib.RunFacts(data.data_dir, data.tokenizer_dir, data.language_names)
+  train(teacher, run.teacher.root, facts, 'teacher')
+  from_run.export_checkpoint(run.teacher.root, run.teacher_hf)
+  return run.teacher_hf
 
 
-def _last_logged(workdir: str, kind: str) -> tuple[dict, dict]:
+def choose_teacher(config, run: run_dir.RunDir, data: prepare.PreparedData) -> str | None:
+  """The teacher to distil from (a Hugging Face directory), or None: no distillation."""
+  if config.loss.kd_weight <= 0:
+    return None
+  if config.kd.teacher_dir:
+    return config.kd.teacher_dir
+  if config.teacher.steps > 0:
+    return train_teacher(config, run, data)
+  logger.warning('loss.kd_weight > 0 but there is no teacher (kd.teacher_dir is empty and '
+                 'teacher.steps = 0): training without distillation.')
+  return None
+
+
+def open_cache(config, run: run_dir.RunDir, data: prepare.PreparedData,
+               teacher_dir: str) -> cache_lib.TeacherCache:
+  """The teacher's top-k cache for this run: built (or completed) here, then verified."""
+  print(f'== cache: top-{config.kd.top_k} logits of {teacher_dir}', flush=True)
+  directory = cache_format.cache_dir(config, run.root)
+  info = build_cache.build_cache(config, teacher_dir, data, directory)
+  logger.info('Teacher cache: %s', json.dumps(info))
+  return cache_lib.TeacherCache(directory, config, teacher_dir=teacher_dir, verify=True)
+
+
+def _logged(run: run_dir.RunDir, kind: str) -> tuple[dict, dict]:
   """First and last records of one kind in metrics.jsonl."""
-  path = os.path.join(workdir, 'metrics.jsonl')
   records = []
-  if os.path.exists(path):
-    with open(path) as f:
+  if os.path.exists(run.metrics):
+    with open(run.metrics) as f:
       records = [r for r in map(json.loads, f) if r.get('kind') == kind]
   return (records[0], records[-1]) if records else ({}, {})
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, evaluate_and_export: bool = True) -> dict:
-  """Runs every stage; returns the summary printed as the job's last line."""
-  workdir = os.path.abspath(workdir)
-  print('== data: corpus and tokenizer', flush=True)
-  data = prepare(config, workdir)
-  wants_teacher = config.loss.kd_weight > 0
-  teacher_hf = config.kd.teacher_dir
-  if wants_teacher and not teacher_hf and config.teacher.steps > 0:
-    if jax.process_count() > 1:
-      raise ValueError('Pre-training the demo teacher runs in one process: run that stage on one '
-                       'host first, or pass --config.kd.teacher_dir=<Hugging Face dir>.')
-    teacher_hf = _train_teacher(config, workdir, data)
-  config.kd.teacher_dir = teacher_hf
-  cache = None
-  if train_step.uses_distillation(config):
-    print(f'== cache: top-{config.kd.top_k} logits of {teacher_hf}', flush=True)
-    cache_info = teacher_cache_lib.build_cache(config, teacher_hf, workdir)
-    logger.info('Teacher cache: %s', json.dumps(cache_info))
-    cache = teacher_cache_lib.TeacherCache(teacher_cache_lib.cache_dir(config, workdir), config)
-  elif wants_teacher:
-    logger.warning('loss.kd_weight > 0 but there is no teacher (kd.teacher_dir is empty and '
-                   'teacher.steps = 0): training without distillation.')
-
-  print(f'== student: {config.train.steps} steps in {workdir}', flush=True)
-  result = _train(config, workdir, data, cache)
-  if result is not None and result.stopped_early:
-    return {'stopped_early_at_step': result.step, 'workdir': workdir}
-
-  eval_dir = os.path.join(workdir, 'eval')
-  eval_file = os.path.join(eval_dir, 'eval.json')
-  student_hf = os.path.join(workdir, 'hf')
-  figures = {}
-  already_done = result is None and os.path.isfile(eval_file) and all(
-      os.path.isfile(os.path.join(student_hf, name))
-      for name in (hf_io.CONFIG_FILE, hf_io.WEIGHTS_FILE))
-  if not evaluate_and_export:
-    pass
-  elif already_done:  # the final checkpoint has not changed since they were written
+def evaluate_and_export(config, run: run_dir.RunDir, data: prepare.PreparedData,
+                        retrained: bool) -> dict:
+  """Universality figures of the final student, written with its export; skipped when done."""
+  if not retrained and os.path.isfile(run.eval_json) and _exported(run.hf):
+    # The final checkpoint has not changed since they were written.
     print(f'== evaluate and export: done for step {config.train.steps} already: skipped',
           flush=True)
-    with open(eval_file) as f:
-      figures = json.load(f)
-  elif jax.process_count() > 1:
+    with open(run.eval_json) as f:
+      return json.load(f)
+  if jax.process_count() > 1:
     # Evaluation and export read the checkpoint onto one device: a single-process job.
     if jax.process_index() == 0:
-      print(f'== evaluate and export: run `python launch/evaluate.py --workdir={workdir}` and '
-            f'`python launch/export_hf.py --workdir={workdir} --out={student_hf}` on one host.',
+      print(f'== evaluate and export: run `python launch/evaluate.py --workdir={run.root}` and '
+            f'`python launch/export_hf.py --workdir={run.root} --out={run.hf}` on one host.',
             flush=True)
-  else:
-    print('== evaluate: held-out articles', flush=True)
-    encoder, _ = hf_io.load_checkpoint_encoder(workdir)
-    figures = evaluation.evaluate_encoder(encoder, data.tokenizer_dir, data.data_dir, config,
-                                          eval_dir)
-    summary = {k: v for k, v in figures.items() if not isinstance(v, dict)}
-    writer = metrics_writer.MetricsWriter(workdir, config.train.steps)
-    writer.write(config.train.steps, summary, kind='universality')
-    writer.close()
-    print(f'== export: {student_hf}', flush=True)
-    hf_io.export_checkpoint(workdir, student_hf, extra_card={'evaluation': summary})
+    return {}
+  print('== evaluate: held-out articles', flush=True)
+  encoder, _, _ = from_run.load_checkpoint_encoder(run.root)
+  figures = universality_eval.evaluate_encoder(encoder, data.tokenizer_dir, data.data_dir,
+                                               config, run.eval)
+  summary = {k: v for k, v in figures.items() if not isinstance(v, dict)}
+  writer = metrics_writer.MetricsWriter(run.root, config.train.steps)
+  writer.write(config.train.steps, summary, kind='universality')
+  writer.close()
+  print(f'== export: {run.hf}', flush=True)
+  from_run.export_checkpoint(run.root, run.hf, extra_card={'evaluation': summary})
+  return figures
 
-  first_train, last_train = _last_logged(workdir, 'train')
-  _, last_eval = _last_logged(workdir, 'eval')
+
+def run(config: ml_collections.ConfigDict, workdir: str, evaluate_and_export_too: bool = True,
+        ) -> dict:
+  """Runs every stage; returns the summary printed as the job's last line.
+
+  Raises StoppedEarly when a stage was preempted (its checkpoint saved).
+  """
+  run_ = run_dir.RunDir(workdir)
+  print('== data: corpus and tokenizer', flush=True)
+  data = prepare_data(config, run_.root)
+  teacher_dir = choose_teacher(config, run_, data)
+  cache = open_cache(config, run_, data, teacher_dir) if teacher_dir else None
+
+  print(f'== student: {config.train.steps} steps in {run_.root}', flush=True)
+  facts = state_lib.RunFacts(data.data_dir, data.tokenizer_dir, data.language_names,
+                             teacher_dir)
+  result = train(config, run_.root, facts, 'student', cache.join if cache else None)
+  figures = (evaluate_and_export(config, run_, data, retrained=result is not None)
+             if evaluate_and_export_too else {})
+
+  first_train, last_train = _logged(run_, 'train')
+  _, last_eval = _logged(run_, 'eval')
   return {
-      'student_hf_dir': student_hf,
-      'teacher_hf_dir': teacher_hf or None,
-      'metrics_file': os.path.join(workdir, 'metrics.jsonl'),
-      'eval_file': eval_file,
+      'student_hf_dir': run_.hf,
+      'teacher_hf_dir': teacher_dir,
+      'metrics_file': run_.metrics,
+      'eval_file': run_.eval_json,
       'steps': config.train.steps,
       'first_mlm_loss': first_train.get('mlm_loss'),
       'last_mlm_loss': last_train.get('mlm_loss'),

@@ -11,19 +11,22 @@ import sys
 import time
 
 from tests.helpers import kd_setup
-from unibert_jax.teacher import cache as teacher_cache
+from unibert_jax.data import prepare
+from unibert_jax.teacher import build_cache
+from unibert_jax.teacher import cache_format
 
 
 def main():
   workdir, data_dir, tokenizer_dir, teacher_dir = sys.argv[1:]
-  config = kd_setup.config(data_dir, tokenizer_dir)
+  config = kd_setup.config()
   config.mesh.shape = (2, 2, 2)
 
   def log(line):
     print(line, flush=True)
     time.sleep(2.0)  # the parent kills the process during one of these pauses
 
-  teacher_cache.build_cache(config, teacher_dir, workdir, log=log)
+  build_cache.build_cache(config, teacher_dir, prepare.PreparedData.read(data_dir, tokenizer_dir),
+                          cache_format.cache_dir(config, workdir), log=log)
 
 
 if __name__ == '__main__':

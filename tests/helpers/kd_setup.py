@@ -12,27 +12,24 @@ import numpy as np
 
 from configs import demo
 from unibert_jax.data import corpus
-from unibert_jax.export import hf_format as hf_io
-from unibert_jax.data import udhr
-from unibert_jax.model import encoder as model_lib
+from unibert_jax.data import prepare
 from unibert_jax.data import tokenizer as tokenizer_lib
+from unibert_jax.export import hf_format
+from unibert_jax.model import encoder as encoder_lib
 
 LANGUAGES = 'de,en,fr,ru,zh'
 
 
-def config(data_dir: str = '', tokenizer_dir: str = '', teacher_dir: str = ''):
+def config():
   """The student's run config: 200 steps of 16 sequences of 64 tokens, top-8 distillation."""
   c = demo.get_config('tiny')
   c.data.languages = LANGUAGES
   c.data.vocab_size = 1000  # five languages of UDHR text are too few for 2000
-  c.data.data_dir, c.data.tokenizer_dir = data_dir, tokenizer_dir
   c.model.update(num_layers=2, hidden_size=64, num_heads=4, intermediate_size=128)
-  c.adversary.num_languages = 5
   c.adversary.dropout = 0.0
   c.train.steps = 200
   c.train.warmup_steps = 20
   c.train.learning_rate = 3e-3
-  c.kd.teacher_dir = teacher_dir
   c.kd.top_k = 8
   c.kd.batch_size = 64
   c.kd.examples_per_shard = 640  # 3200 examples -> 5 shards
@@ -43,16 +40,15 @@ def config(data_dir: str = '', tokenizer_dir: str = '', teacher_dir: str = ''):
 def prepare_data(data_dir: str) -> str:
   """Builds the corpus into data_dir and trains the tokenizer; returns the tokenizer dir."""
   c = config()
-  cache_dir = os.path.expanduser(c.data.cache_dir or udhr.DEFAULT_CACHE_DIR)
-  corpus.prepare_corpus(c.data, data_dir, cache_dir)
+  corpus.prepare_corpus(c.data, data_dir, prepare.cache_dir_of(c))
   return train_tokenizer(os.path.join(data_dir, 'tokenizer'))
 
 
 def train_tokenizer(out_dir: str, alpha: float | None = None) -> str:
   c = config()
-  cache_dir = os.path.expanduser(c.data.cache_dir or udhr.DEFAULT_CACHE_DIR)
   return tokenizer_lib.train_tokenizer(
-      corpus.texts_by_language(c.data, cache_dir, 'train'), c.data.vocab_size, out_dir,
+      corpus.texts_by_language(c.data, prepare.cache_dir_of(c), 'train'), c.data.vocab_size,
+      out_dir,
       c.data.sampling_alpha if alpha is None else alpha, seed=0, model_max_length=c.data.max_len)
 
 
@@ -67,7 +63,7 @@ def export_random_teacher(tokenizer_dir: str, out_dir: str, seed: int = 0) -> st
   """A random wider encoder: its MLM distributions depend on the input and are far from flat."""
   model_cfg = teacher_model_config()
   with nnx.use_eager_sharding(False):
-    abstract = nnx.eval_shape(lambda: model_lib.Encoder(model_cfg, rngs=nnx.Rngs(0)))
+    abstract = nnx.eval_shape(lambda: encoder_lib.Encoder(model_cfg, rngs=nnx.Rngs(0)))
   rng = np.random.default_rng(seed)
 
   def draw(path, leaf):
@@ -80,4 +76,4 @@ def export_random_teacher(tokenizer_dir: str, out_dir: str, seed: int = 0) -> st
     return (rng.standard_normal(leaf.shape) / np.sqrt(fan_in)).astype(np.float32)
 
   params = jax.tree_util.tree_map_with_path(draw, nnx.to_pure_dict(nnx.state(abstract)))
-  return hf_io.export_encoder(params, model_cfg, tokenizer_dir, out_dir)
+  return hf_format.export_encoder(params, model_cfg, tokenizer_dir, out_dir)

@@ -11,13 +11,14 @@ check that an export made on one device reproduces them.
 import os
 import sys
 
+import flax.nnx as nnx
 import jax
 import numpy as np
 
 from tests.helpers import sharded_steps
-from unibert_jax.train import checkpointing
 from unibert_jax import sharding
-from unibert_jax.train import step as train_step
+from unibert_jax.train import checkpointing
+from unibert_jax.train import state as state_lib
 
 MESH = (2, 2, 2)
 STEPS = 3
@@ -28,20 +29,20 @@ def main():
   assert jax.device_count() == 8, jax.devices()
   config = sharded_steps.small_config()
   config.mesh.shape = MESH
-  config.data.tokenizer_dir = tokenizer_dir
-  config.data.languages = 'de,el,en,fr,ru'
   config.train.learning_rate = 1e-2  # move the weights well away from their initialisation
-  program = train_step.build_train_program(config, sharding.make_mesh(MESH))
+  program = sharded_steps.build_program(config, sharding.make_mesh(MESH))
   state = program.init()
   for step in range(STEPS):
-    state, metrics = program.step(state, program.put_batch(sharded_steps.synthetic_batch(config,
+    state, metrics = program.step(state, program.put_batch(sharded_steps.synthetic_batch(program,
                                                                                          step)))
+  facts = state_lib.RunFacts(os.path.join(workdir, 'data'), tokenizer_dir,
+                             ('de', 'el', 'en', 'fr', 'ru'))
   with checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints')) as checkpointer:
-    checkpointer.save(STEPS, train_step.to_checkpoint(state), {'step': STEPS}, config.to_dict(),
-                      {'metrics': {'mlm_loss': float(metrics['mlm_loss'])}})
+    checkpointer.save(STEPS, state_lib.to_checkpoint(state), {'step': STEPS}, config.to_dict(),
+                      {'metrics': {'mlm_loss': float(metrics['mlm_loss'])}, **facts.to_meta()})
     checkpointer.wait()
   inputs = np.load(inputs_path)
-  encoder = train_step.merge_model(program, state).encoder
+  encoder = nnx.merge(program.graphdef, state)[0].encoder
   logits = encoder.mlm_logits(encoder(inputs['input_ids'], inputs['attention_mask']))
   np.save(os.path.join(workdir, 'reference_logits.npy'), np.asarray(logits))
 

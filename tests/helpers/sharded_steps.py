@@ -12,7 +12,11 @@ import numpy as np
 
 from configs import demo
 from unibert_jax import sharding
-from unibert_jax.train import step as train_step
+from unibert_jax.data import batch as batch_lib
+from unibert_jax.train import state as state_lib
+from unibert_jax.train import step as step_lib
+
+NUM_LANGUAGES = 5
 
 
 def small_config():
@@ -25,45 +29,34 @@ def small_config():
   config.data.max_len = 32
   config.data.max_predictions = 6
   config.data.batch_size = 8
-  config.adversary.num_languages = 5
   config.adversary.dropout = 0.0
-  config.kd.teacher_dir = 'synthetic'
   config.kd.top_k = 4
   config.train.warmup_steps = 1
   return config
 
 
-def synthetic_batch(config, step):
-  rng = np.random.default_rng(step)
-  d = config.data
-  b, length, slots, k = d.batch_size, d.max_len, d.max_predictions, config.kd.top_k
-  lengths = rng.integers(length // 2, length + 1, b)
-  ids = rng.integers(4, d.vocab_size - 1, (b, length)).astype(np.int32)
-  mask = (np.arange(length)[None] < lengths[:, None]).astype(np.int32)
-  ids = np.where(mask > 0, ids, 1).astype(np.int32)
-  ids[:, 0] = 0
-  positions = np.stack([rng.choice(np.arange(1, l - 1), slots, replace=False) for l in lengths])
-  return dict(
-      input_ids=ids, attention_mask=mask, mlm_positions=positions.astype(np.int32),
-      mlm_targets=rng.integers(4, d.vocab_size - 1, (b, slots)).astype(np.int32),
-      mlm_weights=(rng.random((b, slots)) < 0.9).astype(np.float32),
-      language_id=rng.integers(0, config.adversary.num_languages, b).astype(np.int32),
-      example_index=np.arange(b, dtype=np.int32) + step * b,
-      teacher_topk_values=-np.sort(-rng.normal(size=(b, slots, k)) * 3, axis=-1).astype(np.float32),
-      teacher_topk_indices=rng.integers(0, d.vocab_size, (b, slots, k)).astype(np.int32))
+def build_program(config, mesh, distill: bool = True) -> step_lib.TrainProgram:
+  """The small config's program: all three objectives (distillation on random top-k)."""
+  return step_lib.build_train_program(config, mesh, num_languages=NUM_LANGUAGES, distill=distill)
+
+
+def synthetic_batch(program: step_lib.TrainProgram, step: int) -> dict:
+  """A random batch in the program's contract, different for every step."""
+  return batch_lib.random_batch(program.batch_spec(), vocab_size=program.config.data.vocab_size,
+                                num_languages=program.num_languages, seed=step)
 
 
 def run(mesh_shape, devices=None, steps=3):
   config = small_config()
   config.mesh.shape = mesh_shape
-  program = train_step.build_train_program(config, sharding.make_mesh(mesh_shape, devices))
+  program = build_program(config, sharding.make_mesh(mesh_shape, devices))
   state = program.init()
   losses = []
   for step in range(steps):
-    state, metrics = program.step(state, program.put_batch(synthetic_batch(config, step)))
+    state, metrics = program.step(state, program.put_batch(synthetic_batch(program, step)))
     losses.append({k: float(v) for k, v in metrics.items()})
   params = {'/'.join(map(str, path)): np.asarray(leaf) for path, leaf in
-            jax.tree_util.tree_leaves_with_path(train_step.to_checkpoint(state)['model'])}
+            jax.tree_util.tree_leaves_with_path(state_lib.to_checkpoint(state)['model'])}
   return losses, params
 
 

@@ -36,6 +36,7 @@ import tensorflow_datasets as tfds
 from unibert_jax.data import languages as languages_lib
 from unibert_jax.data import udhr
 
+CORPORA = ('udhr', 'wikipedia')
 SPLITS = ('train', 'validation')
 CORPUS_SUBDIR = 'corpus'
 BUILDER_NAME = 'unibert_corpus'

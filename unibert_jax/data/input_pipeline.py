@@ -1,4 +1,4 @@
-"""Training batches, eval batches and the teacher-cache join, on grain.
+"""Training and evaluation batches, on grain.
 
 The training data is an infinite, deterministic stream: position i holds the packed sequence
 that `sampling.StreamSampler` puts there, masked by `masking.mask_batch` keyed by
@@ -8,20 +8,18 @@ pure function of its step, which makes the pipeline a `grain.MapDataset` over st
 iterator state just the next step: it resumes exactly, with any worker count and any number of
 processes (the global batches are the same).
 
-Batch keys (numpy): input_ids, attention_mask, mlm_positions, mlm_targets, mlm_weights,
-language_id, example_index; with a teacher cache also teacher_topk_values/indices; eval batches
-also is_real.
+Batches follow the contract of `batch.py`. A `join` callable (the teacher cache's) can add
+fields to every training batch, keyed by its example_index.
 """
 
-import hashlib
-import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from absl import flags
 import grain
 import ml_collections
 import numpy as np
 
+from unibert_jax import special_tokens
 from unibert_jax.data import masking
 from unibert_jax.data import packing
 from unibert_jax.data import sampling
@@ -32,52 +30,19 @@ _LAST_STEP = 2**62
 _MAX_EXAMPLE_INDEX = 2**31 - 1
 
 
-def _data_field(config: ml_collections.ConfigDict, name: str, default: Any) -> Any:
-  return config.data.get(name, default)
-
-
-def example_hash(input_ids: np.ndarray, mlm_positions: np.ndarray) -> np.ndarray:
-  """int64 [n]: 8 bytes of blake2b over each row's masked int32 input_ids and mlm_positions.
-
-  The teacher cache stores it per example; it changes with the data, the tokenizer and the
-  masking seed, so a cache built for other inputs is caught at the first batch.
-  """
-  ids = np.ascontiguousarray(input_ids, '<i4')
-  positions = np.ascontiguousarray(mlm_positions, '<i4')
-  digests = b''.join(
-      hashlib.blake2b(row_ids.tobytes() + row_positions.tobytes(), digest_size=8).digest()
-      for row_ids, row_positions in zip(ids, positions))
-  return np.frombuffer(digests, '<i8').astype(np.int64)
-
-
-def _cache_name(teacher_cache: Any) -> str:
-  for attribute in ('directory', 'cache_dir', 'path'):
-    if getattr(teacher_cache, attribute, None):
-      return str(getattr(teacher_cache, attribute))
-  return repr(teacher_cache)
-
-
-class TeacherCacheMismatchError(ValueError):
-  """The teacher cache was built for other examples than the ones the stream produces."""
-
-
-def _mismatch(teacher_cache: Any, example_index: int,
-              detail: str = '') -> TeacherCacheMismatchError:
-  return TeacherCacheMismatchError(
-      f'teacher cache {_cache_name(teacher_cache)} does not match the data at example '
-      f'{example_index}: it was built for other data, another tokenizer or another masking seed '
-      f'(data.mask_seed){detail}; rebuild it with launch/cache_teacher.py')
+# Adds fields to a batch of examples in place (e.g. the teacher's cached top-k).
+BatchJoin = Callable[[dict[str, np.ndarray]], None]
 
 
 class ExampleMaker:
-  """Stream positions -> a batch of masked examples (plus the teacher's top-k when cached)."""
+  """Stream positions -> a batch of masked examples (plus what `join` adds)."""
 
   def __init__(self, packed: packing.PackedSequences, sampler: sampling.StreamSampler | None,
-               spec: masking.MaskingSpec, teacher_cache: Any = None):
+               spec: masking.MaskingSpec, join: BatchJoin | None = None):
     self.packed = packed
     self.sampler = sampler
     self.spec = spec
-    self.teacher_cache = teacher_cache
+    self.join = join
 
   def from_sequences(self, sequence_indices: np.ndarray,
                      example_index: np.ndarray) -> dict[str, np.ndarray]:
@@ -89,8 +54,8 @@ class ExampleMaker:
                                < lengths[:, None]).astype(np.int32)
     batch['language_id'] = np.asarray(self.packed.language_id[sequence_indices], np.int32)
     batch['example_index'] = example_index.astype(np.int32)
-    if self.teacher_cache is not None:
-      self._join_teacher(batch, example_index)
+    if self.join is not None:
+      self.join(batch)
     return batch
 
   def __call__(self, positions: np.ndarray) -> dict[str, np.ndarray]:
@@ -100,25 +65,6 @@ class ExampleMaker:
       raise ValueError(f'Stream position {int(positions.max())} no longer fits the int32 '
                        'example_index of the batch contract.')
     return self.from_sequences(self.sampler.sequence_indices(positions), positions)
-
-  def _join_teacher(self, batch: dict[str, np.ndarray], example_index: np.ndarray) -> None:
-    values, indices, hashes = self.teacher_cache.lookup(example_index)
-    values, indices = np.asarray(values), np.asarray(indices)
-    hashes = np.asarray(hashes)
-    if hashes.dtype == np.uint64:
-      hashes = hashes.view(np.int64)
-    expected_shape = (len(example_index), self.spec.max_predictions)
-    if values.shape[:2] != expected_shape or indices.shape != values.shape:
-      raise _mismatch(self.teacher_cache, int(example_index[0]),
-                      f', or for another data.max_predictions (top-k arrays of shape '
-                      f'{values.shape}, {indices.shape}; expected {expected_shape} + (k,))')
-    wrong = np.flatnonzero(example_hash(batch['input_ids'], batch['mlm_positions'])
-                           != hashes.astype(np.int64))
-    if wrong.size:
-      raise _mismatch(self.teacher_cache, int(example_index[wrong[0]]))
-    batch['teacher_topk_values'] = values.astype(np.float32)
-    batch['teacher_topk_indices'] = indices.astype(np.int32)
-
 
 class _StepToBatch:
   """Global step -> this process's rows of that global batch."""
@@ -186,11 +132,6 @@ class TrainIterator(grain.DatasetIterator):
     self._step += 1
     return batch
 
-  def start_prefetch(self) -> None:
-    if self._inner is None:
-      self._build()
-    self._inner.start_prefetch()
-
   def get_state(self) -> dict[str, Any]:
     return dict(self._identity, step=self._step)
 
@@ -217,7 +158,7 @@ class TrainIterator(grain.DatasetIterator):
 def build_train_iterator(packed: packing.PackedSequences, spec: masking.MaskingSpec, *,
                          batch_size: int, seed: int, sampling_alpha: float,
                          process_index: int = 0, process_count: int = 1,
-                         teacher_cache: Any = None, worker_count: int = 0,
+                         join: BatchJoin | None = None, worker_count: int = 0,
                          read_threads: int = 1, prefetch_batches: int = 8) -> TrainIterator:
   """The training iterator over already packed sequences (see make_train_iterator)."""
   if process_count < 1 or not 0 <= process_index < process_count:
@@ -228,7 +169,7 @@ def build_train_iterator(packed: packing.PackedSequences, spec: masking.MaskingS
                      f'{process_count}.')
   sampler = sampling.StreamSampler(packed.language_id, len(packed.language_names),
                                    sampling_alpha, seed, batch_size)
-  step_to_batch = _StepToBatch(ExampleMaker(packed, sampler, spec, teacher_cache), batch_size,
+  step_to_batch = _StepToBatch(ExampleMaker(packed, sampler, spec, join), batch_size,
                                process_index, process_count)
   identity = dict(batch_size=batch_size, seed=seed, sampling_alpha=sampling_alpha,
                   mask_seed=spec.seed, mask_rate=spec.mask_rate,
@@ -250,24 +191,21 @@ def load_split(config: ml_collections.ConfigDict, data_dir: str, tokenizer_dir: 
         f'--config.data.vocab_size={vocab_size}.')
   packed = packing.load_or_pack(data_dir, split, tokenizer, config.data.max_len)
   mask_id = tokenizer_lib.mask_id(tokenizer)
-  special_ids = (tokenizer_lib.BOS_ID, tokenizer_lib.PAD_ID, tokenizer_lib.EOS_ID,
-                 tokenizer_lib.UNK_ID, mask_id)
+  special_ids = (*special_tokens.LEADING.values(), mask_id)
   spec = masking.MaskingSpec.from_config(config.data, vocab_size, mask_id, special_ids)
   return packed, spec
 
 
 def make_train_iterator(config: ml_collections.ConfigDict, data_dir: str, tokenizer_dir: str,
                         process_index: int = 0, process_count: int = 1,
-                        teacher_cache: Any = None) -> TrainIterator:
+                        join: BatchJoin | None = None) -> TrainIterator:
   """This process's infinite iterator of training batches (see the module docstring)."""
   packed, spec = load_split(config, data_dir, tokenizer_dir, 'train')
   return build_train_iterator(
       packed, spec, batch_size=config.data.batch_size, seed=config.seed,
       sampling_alpha=config.data.sampling_alpha, process_index=process_index,
-      process_count=process_count, teacher_cache=teacher_cache,
-      worker_count=_data_field(config, 'worker_count', 0),
-      read_threads=_data_field(config, 'read_threads', 1),
-      prefetch_batches=_data_field(config, 'prefetch_batches', 8))
+      process_count=process_count, join=join, worker_count=config.data.worker_count,
+      read_threads=config.data.read_threads, prefetch_batches=config.data.prefetch_batches)
 
 
 def iterate_examples(config: ml_collections.ConfigDict, data_dir: str, tokenizer_dir: str,
@@ -327,39 +265,3 @@ def make_eval_batches(config: ml_collections.ConfigDict, data_dir: str, tokenize
     rows = slice(first + process_index * local, first + (process_index + 1) * local)
     batches.append({k: v[rows] for k, v in examples.items()})
   return batches
-
-
-def benchmark_pipeline(config: ml_collections.ConfigDict, data_dir: str, tokenizer_dir: str,
-                       seconds: float = 5.0, teacher_cache=None) -> dict[str, float]:
-  """Training batches per second of this process's pipeline (packing cache already built).
-
-  With `teacher_cache`, every batch is joined to the cached teacher top-k, as a distilling
-  student's is. tokens_per_sec counts every position (B x L); real_tokens_per_sec only
-  attended ones.
-  """
-  started = time.perf_counter()
-  iterator = make_train_iterator(config, data_dir, tokenizer_dir, teacher_cache=teacher_cache)
-  try:
-    first = next(iterator)
-    first_batch_seconds = time.perf_counter() - started
-    batches, real_tokens = 0, 0
-    # A cache holds the run's train.steps batches and no more.
-    max_batches = (teacher_cache.examples // first['input_ids'].shape[0] - 1
-                   if teacher_cache is not None else float('inf'))
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds and batches < max_batches:
-      batch = next(iterator)
-      batches += 1
-      real_tokens += int(batch['attention_mask'].sum())
-    elapsed = time.perf_counter() - started
-  finally:
-    iterator.close()
-  batch_tokens = first['input_ids'].size
-  return dict(batches_per_sec=batches / elapsed,
-              tokens_per_sec=batches * batch_tokens / elapsed,
-              real_tokens_per_sec=real_tokens / elapsed,
-              first_batch_seconds=first_batch_seconds,
-              batch_size=int(first['input_ids'].shape[0]),
-              max_len=int(first['input_ids'].shape[1]),
-              worker_count=int(_data_field(config, 'worker_count', 0)),
-              with_teacher_cache=teacher_cache is not None)

@@ -185,9 +185,9 @@ _ISO_ALIASES = {
     'swa': 'sw', 'uzb': 'uz', 'yid': 'yi', 'zho': 'zh', 'hbs': 'sr',
 }
 
-SPEC_HELP = ("Use 'default' (the 107 languages of unibert_jax.languages) or a comma-separated "
-             "list of Wikipedia codes; print them with "
-             "`python -c 'from unibert_jax import languages; print(languages.DEFAULT_LANGUAGES)'`.")
+SPEC_HELP = ("Use 'default' (the 107 languages of unibert_jax/data/languages.py) or a "
+             "comma-separated list of Wikipedia codes; print them with `python -c 'from "
+             "unibert_jax.data import languages; print(languages.DEFAULT_LANGUAGES)'`.")
 
 
 def get(wiki_code: str) -> Language:

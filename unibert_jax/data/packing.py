@@ -22,8 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 import tokenizers
 
+from unibert_jax import special_tokens
 from unibert_jax.data import corpus
-from unibert_jax.data import tokenizer as tokenizer_lib
 
 _FORMAT_VERSION = 1
 _READ_CHUNK = 2048  # paragraphs per tokenizer call
@@ -91,14 +91,14 @@ def pack_token_streams(language_tokens: Sequence[np.ndarray], language_names: Se
     num_full, tail = divmod(stream.size, content)
     keep_tail = tail > 0 and (tail >= min_tail_tokens or num_full == 0)
     rows = num_full + int(keep_tail)
-    block = np.full((rows, max_len), tokenizer_lib.PAD_ID, np.int32)
-    block[:, 0] = tokenizer_lib.BOS_ID
+    block = np.full((rows, max_len), special_tokens.PAD_ID, np.int32)
+    block[:, 0] = special_tokens.BOS_ID
     block[:num_full, 1:1 + content] = stream[:num_full * content].reshape(num_full, content)
-    block[:num_full, -1] = tokenizer_lib.EOS_ID
+    block[:num_full, -1] = special_tokens.EOS_ID
     length = np.full(rows, max_len, np.int32)
     if keep_tail:
       block[-1, 1:1 + tail] = stream[num_full * content:]
-      block[-1, 1 + tail] = tokenizer_lib.EOS_ID
+      block[-1, 1 + tail] = special_tokens.EOS_ID
       length[-1] = tail + 2
     blocks.append(block)
     lengths.append(length)

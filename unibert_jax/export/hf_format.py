@@ -1,4 +1,4 @@
-"""Hugging Face `XLMRobertaForMaskedLM` export and import of the encoder.
+"""The Hugging Face `XLMRobertaForMaskedLM` format of the encoder: export and import.
 
 The conversion is one table of parameter names (ours -> Hugging Face) with a transform hook per
 entry: torch `Linear.weight` is [out, in], the transpose of an NNX kernel [in, out]; everything
@@ -10,8 +10,7 @@ export_encoder writes config.json, model.safetensors (numpy, no torch involved),
 files and a README.md model card; `AutoModelForMaskedLM.from_pretrained(dir)` then loads with no
 missing or unexpected weights. load_hf_encoder reads any XLM-R-family directory (ours,
 xlm-roberta-base/-large, RoBERTa-style checkpoints with absolute positions) into this project's
-Encoder: that is how a real teacher enters. export_checkpoint exports a training run's
-checkpoint from any mesh on one device.
+Encoder: that is how a real teacher enters. Exporting a training run: from_run.py.
 """
 
 import dataclasses
@@ -28,21 +27,23 @@ import numpy as np
 import safetensors.numpy
 import tokenizers
 
-from unibert_jax.model import encoder as model_lib
+from unibert_jax import special_tokens
+from unibert_jax import trees
+from unibert_jax.export import model_card
+from unibert_jax.model import encoder as encoder_lib
 
 CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'
 WEIGHTS_INDEX_FILE = 'model.safetensors.index.json'
 TOKENIZER_FILES = ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json',
                    'sentencepiece.bpe.model')
-BOS_ID, PAD_ID, EOS_ID = 0, model_lib.PAD_ID, 2
 # Checkpoints in the wild name the encoder body with one of these prefixes (or none).
 _BODY_PREFIXES = ('roberta.', 'xlm_roberta.', 'xlmroberta.', '')
 
 
 # --- the name table --------------------------------------------------------------------------
 
-def _identity(x: np.ndarray) -> np.ndarray:
+def _unchanged(x: np.ndarray) -> np.ndarray:
   return x
 
 
@@ -51,24 +52,25 @@ def _transpose(x: np.ndarray) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
-class Mapping:
+class ParamMapping:
   """One parameter: our path (tuple of keys), its HF name and the hook in each direction."""
   path: tuple[str, ...]
   hf_name: str
-  to_hf: Callable[[np.ndarray], np.ndarray] = _identity
-  from_hf: Callable[[np.ndarray], np.ndarray] = _identity
+  to_hf: Callable[[np.ndarray], np.ndarray] = _unchanged
+  from_hf: Callable[[np.ndarray], np.ndarray] = _unchanged
 
 
-def _dense(path: tuple[str, ...], hf: str) -> list[Mapping]:
-  return [Mapping(path + ('kernel',), f'{hf}.weight', _transpose, _transpose),
-          Mapping(path + ('bias',), f'{hf}.bias')]
+def _dense(path: tuple[str, ...], hf: str) -> list[ParamMapping]:
+  return [ParamMapping(path + ('kernel',), f'{hf}.weight', _transpose, _transpose),
+          ParamMapping(path + ('bias',), f'{hf}.bias')]
 
 
-def _norm(path: tuple[str, ...], hf: str) -> list[Mapping]:
-  return [Mapping(path + ('scale',), f'{hf}.weight'), Mapping(path + ('bias',), f'{hf}.bias')]
+def _norm(path: tuple[str, ...], hf: str) -> list[ParamMapping]:
+  return [ParamMapping(path + ('scale',), f'{hf}.weight'),
+          ParamMapping(path + ('bias',), f'{hf}.bias')]
 
 
-def _layer_table(i: int) -> list[Mapping]:
+def _layer_table(i: int) -> list[ParamMapping]:
   ours, hf = ('layers', str(i)), f'roberta.encoder.layer.{i}'
   return [
       *_dense(ours + ('attention', 'query'), f'{hf}.attention.self.query'),
@@ -82,59 +84,41 @@ def _layer_table(i: int) -> list[Mapping]:
   ]
 
 
-def name_table(num_layers: int) -> list[Mapping]:
+def name_table(num_layers: int) -> list[ParamMapping]:
   """Every encoder parameter with its `XLMRobertaForMaskedLM` name (decoder tied, so absent)."""
   return [
-      Mapping(('word_embeddings',), 'roberta.embeddings.word_embeddings.weight'),
-      Mapping(('position_embeddings',), 'roberta.embeddings.position_embeddings.weight'),
-      Mapping(('token_type_embeddings',), 'roberta.embeddings.token_type_embeddings.weight'),
+      ParamMapping(('word_embeddings',), 'roberta.embeddings.word_embeddings.weight'),
+      ParamMapping(('position_embeddings',), 'roberta.embeddings.position_embeddings.weight'),
+      ParamMapping(('token_type_embeddings',),
+                   'roberta.embeddings.token_type_embeddings.weight'),
       *_norm(('embedding_norm',), 'roberta.embeddings.LayerNorm'),
       *[m for i in range(num_layers) for m in _layer_table(i)],
       *_dense(('head_dense',), 'lm_head.dense'),
       *_norm(('head_norm',), 'lm_head.layer_norm'),
-      Mapping(('head_bias',), 'lm_head.bias'),
+      ParamMapping(('head_bias',), 'lm_head.bias'),
   ]
 
 
 # --- parameters <-> HF tensors ---------------------------------------------------------------
 
-def _flatten(tree: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-  if isinstance(tree, dict):
-    flat = {}
-    for key, value in tree.items():
-      flat.update(_flatten(value, prefix + (str(key),)))
-    return flat
-  return {prefix: tree}
-
-
-def _unflatten(flat: dict[tuple[str, ...], Any]) -> dict:
-  tree: dict = {}
-  for path, value in flat.items():
-    node = tree
-    for key in path[:-1]:
-      node = node.setdefault(key, {})
-    node[path[-1]] = value
-  return tree
-
-
 def encoder_params(encoder_or_params: Any) -> dict:
   """Nested dict of numpy arrays (string keys) from an Encoder, an nnx.State or a pure dict.
 
   A pure dict may come from `nnx.to_pure_dict` (integer layer keys) or from a checkpoint tree
-  (`train_step.to_checkpoint(state)['model']['encoder']`, string keys).
+  (`state.to_checkpoint(train_state)['model']['encoder']`, string keys).
   """
   tree = encoder_or_params
   if isinstance(tree, nnx.Module):
     tree = nnx.state(tree, nnx.Param)
   if isinstance(tree, nnx.State):
     tree = nnx.to_pure_dict(tree)
-  flat = _flatten(tree)
-  return _unflatten({path: np.asarray(jax.device_get(value)) for path, value in flat.items()})
+  flat = trees.flatten(tree)
+  return trees.unflatten({path: np.asarray(jax.device_get(value)) for path, value in flat.items()})
 
 
 def to_hf_tensors(params: dict, num_layers: int) -> dict[str, np.ndarray]:
   """Our encoder parameters -> {HF name: float32 array}; every parameter must be mapped."""
-  flat = _flatten(params)
+  flat = trees.flatten(params)
   table = name_table(num_layers)
   unmapped = sorted('/'.join(p) for p in set(flat) - {m.path for m in table})
   missing = sorted('/'.join(m.path) for m in table if m.path not in flat)
@@ -192,7 +176,7 @@ def from_hf_tensors(tensors: dict[str, np.ndarray], num_layers: int, where: str 
       raise ValueError(f'{where} has no tensor {m.hf_name!r} (with body prefix {prefix!r}); it '
                        'is not a complete XLM-R-family masked-LM checkpoint.')
     flat[m.path] = np.asarray(m.from_hf(np.asarray(renamed[m.hf_name])), dtype)
-  return _unflatten(flat)
+  return trees.unflatten(flat)
 
 
 # --- config.json <-> model config ------------------------------------------------------------
@@ -214,9 +198,9 @@ def hf_config(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
       'type_vocab_size': 1,
       'initializer_range': float(model_cfg.initializer_range),
       'layer_norm_eps': float(model_cfg.layer_norm_eps),
-      'pad_token_id': PAD_ID,
-      'bos_token_id': BOS_ID,
-      'eos_token_id': EOS_ID,
+      'pad_token_id': special_tokens.PAD_ID,
+      'bos_token_id': special_tokens.BOS_ID,
+      'eos_token_id': special_tokens.EOS_ID,
       'position_embedding_type': 'absolute',
       'tie_word_embeddings': True,
       'use_cache': False,
@@ -234,9 +218,9 @@ def model_config_from_hf(config: dict[str, Any], dtype: str = 'float32',
   if config.get('position_embedding_type', 'absolute') != 'absolute':
     problems.append(f'position_embedding_type is {config["position_embedding_type"]!r} (only '
                     '"absolute" is supported)')
-  if config.get('pad_token_id', PAD_ID) != PAD_ID:
+  if config.get('pad_token_id', special_tokens.PAD_ID) != special_tokens.PAD_ID:
     problems.append(f'pad_token_id is {config["pad_token_id"]} (XLM-R positions need pad id '
-                    f'{PAD_ID})')
+                    f'{special_tokens.PAD_ID})')
   if config.get('is_decoder', False):
     problems.append('is_decoder is true (this is a bidirectional encoder)')
   if problems:
@@ -277,11 +261,13 @@ def _copy_tokenizer(tokenizer_dir: str, out_dir: str, model_cfg: ml_collections.
   if os.path.exists(config_path):
     with open(config_path) as f:
       tokenizer_config = json.load(f)
-  defaults = dict(tokenizer_class='XLMRobertaTokenizer', bos_token='<s>', eos_token='</s>',
-                  sep_token='</s>', cls_token='<s>', unk_token='<unk>', pad_token='<pad>',
-                  mask_token='<mask>',
+  defaults = dict(tokenizer_class='XLMRobertaTokenizer', bos_token=special_tokens.BOS,
+                  eos_token=special_tokens.EOS, sep_token=special_tokens.EOS,
+                  cls_token=special_tokens.BOS, unk_token=special_tokens.UNK,
+                  pad_token=special_tokens.PAD, mask_token=special_tokens.MASK,
                   # Longer inputs would run past the learned position table.
-                  model_max_length=int(model_cfg.max_position_embeddings) - PAD_ID - 1)
+                  model_max_length=(int(model_cfg.max_position_embeddings)
+                                    - special_tokens.PAD_ID - 1))
   for key, value in defaults.items():
     tokenizer_config.setdefault(key, value)
   with open(config_path, 'w') as f:
@@ -312,8 +298,6 @@ def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
     out_dir: created or overwritten file by file (written aside, then moved in).
     card: model card fields (see model_card.render); None writes a minimal card.
   """
-  from unibert_jax.export import model_card  # pylint: disable=g-import-not-at-top
-
   tensors = to_hf_tensors(encoder_params(encoder_or_params), int(model_cfg.num_layers))
   expected = (int(model_cfg.vocab_size), int(model_cfg.hidden_size))
   if tensors['roberta.embeddings.word_embeddings.weight'].shape != expected:
@@ -374,27 +358,25 @@ def read_hf_config(hf_dir: str) -> dict[str, Any]:
     return json.load(f)
 
 
-def build_encoder(model_cfg: ml_collections.ConfigDict, params: dict) -> model_lib.Encoder:
+def build_encoder(model_cfg: ml_collections.ConfigDict, params: dict) -> encoder_lib.Encoder:
   """An unsharded Encoder holding `params` (nested dict with string or integer layer keys)."""
   with nnx.use_eager_sharding(False):
-    abstract = nnx.eval_shape(lambda: model_lib.Encoder(model_cfg, rngs=nnx.Rngs(0)))
+    abstract = nnx.eval_shape(lambda: encoder_lib.Encoder(model_cfg, rngs=nnx.Rngs(0)))
   graphdef, state = nnx.split(abstract)
-  like = nnx.to_pure_dict(state)
 
-  def keyed_like(template, tree):
-    if isinstance(template, dict):
-      return {k: keyed_like(v, tree[str(k)]) for k, v in template.items()}
-    if tuple(template.shape) != tuple(np.shape(tree)):
-      raise ValueError(f'A parameter has shape {np.shape(tree)}, expected {template.shape}.')
-    return jax.numpy.asarray(tree, template.dtype)
+  def checked(template, value):
+    if tuple(template.shape) != tuple(np.shape(value)):
+      raise ValueError(f'A parameter has shape {np.shape(value)}, expected {template.shape}.')
+    return jax.numpy.asarray(value, template.dtype)
 
-  nnx.replace_by_pure_dict(state, keyed_like(like, encoder_params(params)))
+  nnx.replace_by_pure_dict(
+      state, trees.keys_like(nnx.to_pure_dict(state), encoder_params(params), checked))
   return nnx.merge(graphdef, state)
 
 
 def load_hf_encoder(
     hf_dir: str, dtype: str = 'float32',
-    param_dtype: str = 'float32') -> tuple[model_lib.Encoder, ml_collections.ConfigDict]:
+    param_dtype: str = 'float32') -> tuple[encoder_lib.Encoder, ml_collections.ConfigDict]:
   """An XLM-R-family Hugging Face directory -> (Encoder, model config).
 
   dtype is the compute dtype, param_dtype the parameters' (float32 keeps import(export(x)) == x).
@@ -404,79 +386,3 @@ def load_hf_encoder(
   params = from_hf_tensors(read_hf_tensors(hf_dir), model_cfg.num_layers, where=hf_dir,
                            dtype=np.dtype(jax.numpy.dtype(param_dtype)))
   return build_encoder(model_cfg, params), model_cfg
-
-
-# --- a training checkpoint -> HF ------------------------------------------------------------
-
-def restore_run(workdir: str, step: int | None = None):
-  """(encoder parameters, run config, checkpointing.Restored) of a run's checkpoint, on 1 device.
-
-  The run config is read from the checkpoint; the program is rebuilt on a (1, 1, 1) mesh over
-  the first device and the checkpoint (saved on any mesh) restored onto those shardings.
-  """
-  from unibert_jax.train import checkpointing  # pylint: disable=g-import-not-at-top
-  from unibert_jax import sharding
-  from unibert_jax.train import step as train_step
-
-  checkpoint_dir = os.path.join(workdir, 'checkpoints')
-  config = ml_collections.ConfigDict(checkpointing.read_config(checkpoint_dir, step))
-  config.mesh.shape = (1, 1, 1)
-  mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
-  program = train_step.build_train_program(config, mesh)
-  with checkpointing.Checkpointer(checkpoint_dir, read_only=True) as checkpointer:
-    restored = checkpointer.restore(train_step.abstract_checkpoint(program), step)
-  return restored.state['model']['encoder'], config, restored
-
-
-def load_checkpoint_encoder(workdir: str,
-                            step: int | None = None) -> tuple[model_lib.Encoder,
-                                                              ml_collections.ConfigDict]:
-  """(Encoder, run config) of a run's checkpoint (the newest by default), on one device."""
-  params, config, _ = restore_run(workdir, step)
-  return build_encoder(config.model, params), config
-
-
-def export_checkpoint(workdir: str, out_dir: str, step: int | None = None,
-                      tokenizer_dir: str | None = None,
-                      extra_card: dict | None = None) -> dict[str, Any]:
-  """Exports a run's checkpoint (saved on any mesh) from one device; returns a summary.
-
-  The card holds the run's languages, config, step and the metrics saved with the checkpoint;
-  extra_card adds or overrides card fields (e.g. {'evaluation': {...}} becomes metrics).
-  """
-  params, config, restored = restore_run(workdir, step)
-  tokenizer_dir = tokenizer_dir or resolve_tokenizer_dir(config, workdir)
-  metrics = dict(restored.meta.get('metrics') or {})
-  card = dict(name=os.path.basename(os.path.normpath(out_dir)), steps=restored.step,
-              config=config.to_dict(), languages=_languages_of(config, workdir),
-              teacher=config.kd.get('teacher_dir', '') or None)
-  for key, value in (extra_card or {}).items():
-    if isinstance(value, dict) and key != 'config':
-      metrics.update({f'{key}/{name}': v for name, v in value.items()})
-    else:
-      card[key] = value
-  card['metrics'] = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
-  export_encoder(params, config.model, tokenizer_dir, out_dir, card)
-  return dict(out_dir=out_dir, step=restored.step, tokenizer_dir=tokenizer_dir,
-              num_parameters=int(sum(np.size(x) for x in jax.tree.leaves(params))))
-
-
-def resolve_data_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
-  from unibert_jax.data import prepare as data_preparation  # pylint: disable=g-import-not-at-top
-  return data_preparation.data_dir_of(config, workdir)
-
-
-def resolve_tokenizer_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
-  from unibert_jax.data import prepare as data_preparation  # pylint: disable=g-import-not-at-top
-  return data_preparation.tokenizer_dir_of(config, workdir)
-
-
-def _languages_of(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
-  """The run's language codes: from the prepared corpus when present, else the config."""
-  from unibert_jax.data import corpus  # pylint: disable=g-import-not-at-top
-  from unibert_jax.data import languages
-
-  try:
-    return list(corpus.language_names(resolve_data_dir(config, workdir)))
-  except (FileNotFoundError, ValueError, OSError):  # no prepared corpus here: use the config
-    return list(languages.resolve_languages(config.data.languages))

@@ -52,14 +52,15 @@ def encoder_body_matmul_params(model) -> int:
   return int(model.num_layers) * (4 * d * d + 2 * d * f)
 
 
-def discriminator_layer_dims(adversary, hidden_size: int) -> list[tuple[int, int]]:
+def discriminator_layer_dims(adversary, hidden_size: int,
+                             num_languages: int) -> list[tuple[int, int]]:
   """(in, out) of each dense layer of the language discriminator MLP.
 
   `adversary.num_layers` hidden layers of `adversary.hidden_size`, then the
-  projection to `adversary.num_languages` logits.
+  projection to `num_languages` logits.
   """
   widths = [int(hidden_size)] + [int(adversary.hidden_size)] * int(
-      adversary.num_layers) + [int(adversary.num_languages)]
+      adversary.num_layers) + [int(num_languages)]
   return list(zip(widths[:-1], widths[1:]))
 
 
@@ -82,14 +83,14 @@ def _finish(breakdown: dict[str, float], tokens: int) -> StepFlops:
                    breakdown=breakdown)
 
 
-def train_step_flops(config) -> StepFlops:
+def train_step_flops(config, num_languages: int) -> StepFlops:
   """Model FLOPs of one train step on the global batch of `config`."""
   batch, seq = int(config.data.batch_size), int(config.data.max_len)
   breakdown = _encoder_flops(config.model, batch, seq,
                              int(config.data.max_predictions), TRAIN_PASSES)
   adv_flops = 0.0
   if float(config.loss.adv_weight) > 0:
-    dims = discriminator_layer_dims(config.adversary, config.model.hidden_size)
+    dims = discriminator_layer_dims(config.adversary, config.model.hidden_size, num_languages)
     adv_flops = 2.0 * TRAIN_PASSES * batch * sum(i * o for i, o in dims)
   breakdown['discriminator'] = adv_flops
   breakdown['distillation'] = 0.0

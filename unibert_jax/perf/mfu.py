@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from unibert_jax.model import encoder as model_lib
+from unibert_jax.model import precision
 
 # Dense bf16 peak FLOP/s per chip (no sparsity). Order matters: the first
 # substring found in the lower-cased device_kind wins, so longer names go first.
@@ -81,7 +81,7 @@ def peak_flops_per_device(config=None, dtype: str | None = None) -> float:
         f'No peak FLOP/s known for device kind {device.device_kind!r}; set '
         'config.train.peak_flops_per_device to its dense peak FLOP/s.')
   if dtype is None:  # the matmuls' operand dtype sets the peak
-    dtype = str(model_lib.matmul_dtype(config.model)) if config is not None else 'float32'
+    dtype = str(precision.matmul_dtype(config.model)) if config is not None else 'float32'
   return measure_matmul_peak(dtype)
 
 

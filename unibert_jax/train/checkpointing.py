@@ -493,6 +493,16 @@ class Checkpointer:
 
 def read_config(directory: str | epath.PathLike, step: int | None = None) -> dict[str, Any]:
   """The run config saved with a checkpoint (the newest readable one by default), no arrays."""
+  return _read_json_item(directory, _CONFIG, step)
+
+
+def read_meta(directory: str | epath.PathLike, step: int | None = None) -> dict[str, Any]:
+  """The metadata saved with a checkpoint (step, metrics, the run's facts), no arrays."""
+  return _read_json_item(directory, _META, step)
+
+
+def _read_json_item(directory: str | epath.PathLike, item: str,
+                    step: int | None) -> dict[str, Any]:
   directory = epath.Path(directory)
   steps = committed_steps(directory)
   if not steps:
@@ -504,9 +514,9 @@ def read_config(directory: str | epath.PathLike, step: int | None = None) -> dic
   errors = []
   for candidate in [int(step)] if step is not None else steps[::-1]:
     try:
-      return dict(ocp.JsonCheckpointHandler().restore(directory / str(candidate) / _CONFIG))
+      return dict(ocp.JsonCheckpointHandler().restore(directory / str(candidate) / item))
     except (OSError, ValueError) as error:
-      logger.warning('Could not read the config of checkpoint step %d (%s).', candidate,
+      logger.warning('Could not read the %s of checkpoint step %d (%s).', item, candidate,
                      _short(error))
       errors.append(f'step {candidate}: {_short(error)}')
-  raise CheckpointRestoreError(f'No readable config in {directory}: {"; ".join(errors)}')
+  raise CheckpointRestoreError(f'No readable {item} in {directory}: {"; ".join(errors)}')

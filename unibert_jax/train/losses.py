@@ -2,8 +2,8 @@
 
 Every loss is a weighted mean over prediction slots (mlm_weights) or sequences, so padding
 slots and padding rows (weight 0) never count. The MLM and distillation losses read per-slot
-vocabulary statistics (`vocab_parallel.SlotStatistics`): computed from full logits here, or on
-vocabulary shards by `vocab_parallel.slot_statistics` in the train step.
+vocabulary statistics (`vocab_parallel.SlotStatistics`), computed from the slots' full logits or
+on vocabulary shards (see vocab_parallel.py).
 """
 
 import jax
@@ -12,11 +12,6 @@ import jax.numpy as jnp
 from unibert_jax.train import vocab_parallel
 
 KD_NORMALIZATIONS = ('topk', 'full')
-
-
-def gather_positions(hidden, positions):
-  """hidden [B, L, d], positions [B, P] -> [B, P, d]: the states at the masked slots."""
-  return jnp.take_along_axis(hidden, positions[..., None], axis=1)
 
 
 def _weighted_mean(values, weights):
@@ -59,22 +54,6 @@ def distillation_loss_from_statistics(statistics: vocab_parallel.SlotStatistics,
     raise ValueError(f'kd.normalization must be one of {KD_NORMALIZATIONS}, got {normalization!r}.')
   kl = (jnp.exp(teacher_log_p) * (teacher_log_p - student_log_q)).sum(-1)
   return _weighted_mean(kl, weights) * t * t
-
-
-def mlm_loss(logits, targets, weights):
-  """Cross-entropy and accuracy of logits [B, P, V] against targets [B, P]."""
-  statistics = vocab_parallel.dense_slot_statistics(logits, targets)
-  return mlm_loss_from_statistics(statistics, weights)
-
-
-def distillation_loss(student_logits, teacher_values, teacher_indices, weights, *,
-                      temperature: float, normalization: str = 'topk'):
-  """distillation_loss_from_statistics for full student logits [B, P, V]."""
-  dummy_targets = jnp.zeros(student_logits.shape[:-1], jnp.int32)
-  statistics = vocab_parallel.dense_slot_statistics(student_logits, dummy_targets,
-                                                    teacher_indices, temperature)
-  return distillation_loss_from_statistics(statistics, teacher_values, weights,
-                                           temperature=temperature, normalization=normalization)
 
 
 def adversarial_loss(language_logits, language_id, row_weights):

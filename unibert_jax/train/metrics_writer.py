@@ -1,6 +1,7 @@
 """Where logged metrics go: `metrics.jsonl`, TensorBoard event files and a progress line.
 
-Only process 0 writes. Each JSON line is one logged (or evaluated) step.
+Only process 0 writes. Each JSON line is one logged (or evaluated) step. A run resumed from
+step s first drops the lines of steps after s, which it is about to log again.
 """
 
 import json
@@ -10,6 +11,8 @@ import sys
 import time
 
 import jax
+
+from unibert_jax import run_dir
 
 
 def _scalar_items(metrics: dict):
@@ -22,7 +25,8 @@ class MetricsWriter:
 
   def __init__(self, workdir: str, total_steps: int, start_step: int = 0):
     self.enabled = jax.process_index() == 0
-    self.path = os.path.join(workdir, 'metrics.jsonl')
+    run = run_dir.RunDir(workdir)
+    self.path = run.metrics
     self.total_steps = total_steps
     self._start_time = time.time()
     self._start_step = start_step
@@ -32,9 +36,22 @@ class MetricsWriter:
       os.makedirs(workdir, exist_ok=True)
       try:
         from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-        self._tensorboard = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+        self._tensorboard = SummaryWriter(run.tensorboard)
       except ImportError:  # optional: metrics.jsonl is the record
         self._tensorboard = None
+      if start_step > 0:
+        self._drop_records_after(start_step)
+
+  def _drop_records_after(self, step: int) -> None:
+    if not os.path.exists(self.path):
+      return
+    with open(self.path) as f:
+      lines = f.readlines()
+    kept = [line for line in lines if json.loads(line).get('step', 0) <= step]
+    if len(kept) < len(lines):
+      with open(self.path + '.tmp', 'w') as f:
+        f.writelines(kept)
+      os.replace(self.path + '.tmp', self.path)
 
   def write(self, step: int, metrics: dict, kind: str = 'train') -> None:
     if not self.enabled:

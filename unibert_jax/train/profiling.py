@@ -30,6 +30,8 @@ from typing import Any, Callable, Iterator
 from absl import logging
 import jax
 
+from unibert_jax import run_dir
+
 
 class StepProfiler:
   """Traces a window of steps; annotates every step."""
@@ -39,7 +41,7 @@ class StepProfiler:
     if start_step >= 0 and num_steps < 1:
       raise ValueError(f'profile.num_steps must be >= 1 when profiling (got {num_steps}); '
                        'set profile.start_step=-1 to turn profiling off.')
-    self.log_dir = os.path.join(workdir, 'profile')
+    self.log_dir = run_dir.RunDir(workdir).profile
     self.start_step = int(start_step)
     self.end_step = int(start_step) + int(num_steps)  # exclusive
     if process_index is None:

@@ -18,15 +18,13 @@ import ml_collections
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from unibert_jax.model import adversary as grl
-from unibert_jax.train import losses
-from unibert_jax.model import encoder as model_lib
 from unibert_jax import sharding
+from unibert_jax.data import batch as batch_lib
+from unibert_jax.model import adversary
+from unibert_jax.model import encoder as encoder_lib
+from unibert_jax.model import unibert
+from unibert_jax.train import losses
 from unibert_jax.train import vocab_parallel
-
-
-def uses_distillation(config: ml_collections.ConfigDict) -> bool:
-  return config.loss.kd_weight > 0 and bool(config.kd.teacher_dir)
 
 
 def uses_adversary(config: ml_collections.ConfigDict) -> bool:
@@ -51,28 +49,9 @@ def make_optimizer(train_cfg: ml_collections.ConfigDict) -> optax.GradientTransf
                   eps=train_cfg.eps, weight_decay=train_cfg.weight_decay, mask=decay_mask))
 
 
-def batch_shapes(config: ml_collections.ConfigDict, batch_size: int | None = None) -> dict:
-  """name -> (shape, dtype) of a global training batch (the input pipeline's contract)."""
-  b = config.data.batch_size if batch_size is None else batch_size
-  length, slots = config.data.max_len, config.data.max_predictions
-  shapes = {
-      'input_ids': ((b, length), jnp.int32),
-      'attention_mask': ((b, length), jnp.int32),
-      'mlm_positions': ((b, slots), jnp.int32),
-      'mlm_targets': ((b, slots), jnp.int32),
-      'mlm_weights': ((b, slots), jnp.float32),
-      'language_id': ((b,), jnp.int32),
-      'example_index': ((b,), jnp.int32),
-  }
-  if uses_distillation(config):
-    shapes['teacher_topk_values'] = ((b, slots, config.kd.top_k), jnp.float32)
-    shapes['teacher_topk_indices'] = ((b, slots, config.kd.top_k), jnp.int32)
-  return shapes
-
-
 def _slot_statistics(logits, batch, config, mesh) -> vocab_parallel.SlotStatistics:
   """Per-slot vocabulary statistics; on the vocabulary shards when 'tensor' splits them."""
-  teacher_indices = batch['teacher_topk_indices'] if uses_distillation(config) else None
+  teacher_indices = batch.get('teacher_topk_indices')
   if vocab_parallel.uses_vocab_parallel(mesh, config.mesh.rules):
     return vocab_parallel.slot_statistics(logits, batch['mlm_targets'], teacher_indices, mesh,
                                           temperature=config.kd.temperature)
@@ -80,13 +59,13 @@ def _slot_statistics(logits, batch, config, mesh) -> vocab_parallel.SlotStatisti
                                               config.kd.temperature)
 
 
-def loss_and_metrics(model: model_lib.UniBert, batch: dict, grl_lambda, dropout_key,
+def loss_and_metrics(model: unibert.UniBert, batch: dict, grl_lambda, dropout_key,
                      config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None):
-  """Total loss and its parts for one (micro-)batch."""
+  """Total loss and its parts for one (micro-)batch; a batch with the teacher's top-k distils."""
   keys = (None, None) if dropout_key is None else tuple(jax.random.split(dropout_key))
   hidden = model.encoder(batch['input_ids'], batch['attention_mask'], dropout_key=keys[0])
   # Gather before the vocabulary projection: only the masked slots pay for the head.
-  logits = model.encoder.mlm_logits(losses.gather_positions(hidden, batch['mlm_positions']))
+  logits = model.encoder.mlm_logits(encoder_lib.gather_positions(hidden, batch['mlm_positions']))
   statistics = _slot_statistics(logits, batch, config, mesh)
   weights = batch['mlm_weights']
   mlm, mlm_accuracy = losses.mlm_loss_from_statistics(statistics, weights)
@@ -98,7 +77,7 @@ def loss_and_metrics(model: model_lib.UniBert, batch: dict, grl_lambda, dropout_
     row_weights = jnp.ones(batch['language_id'].shape, jnp.float32)
     adv, disc_accuracy = losses.adversarial_loss(language_logits, batch['language_id'], row_weights)
     total = total + config.loss.adv_weight * adv
-  if uses_distillation(config):
+  if 'teacher_topk_values' in batch:
     kd = losses.distillation_loss_from_statistics(
         statistics, batch['teacher_topk_values'], weights, temperature=config.kd.temperature,
         normalization=config.kd.normalization)
@@ -143,16 +122,18 @@ def _gradients(model, batch, grl_lambda, dropout_key, config, mesh):
   return jax.tree.map(lambda x: x / steps, (metrics, grads))
 
 
-def train_step(graphdef, config: ml_collections.ConfigDict, mesh, state, batch):
+def train_step(graphdef, config: ml_collections.ConfigDict, num_languages: int, mesh, state,
+               batch):
   """(state, batch) -> (state, metrics); pure, jitted by build_train_program."""
   # Leaves taken before merge: the optimizer update below mutates the merged Variables.
   previous_leaves, treedef = jax.tree.flatten(state)
   model, optimizer = nnx.merge(graphdef, state)
   step = optimizer.step[...]
   adv = config.adversary
-  grl_lambda = grl.grl_lambda(step, schedule=adv.schedule, total_steps=config.train.steps,
-                              lambda_max=adv.lambda_max, gamma=adv.gamma,
-                              delay_steps=adv.delay_steps)
+  grl_lambda = adversary.lambda_schedule(step, schedule=adv.schedule,
+                                         total_steps=config.train.steps,
+                                         lambda_max=adv.lambda_max, gamma=adv.gamma,
+                                         delay_steps=adv.delay_steps)
   dropout_key = jax.random.fold_in(jax.random.key(config.seed), step)
   metrics, grads = _gradients(model, batch, grl_lambda, dropout_key, config, mesh)
   grad_norm = optax.tree.norm(grads)
@@ -168,11 +149,11 @@ def train_step(graphdef, config: ml_collections.ConfigDict, mesh, state, batch):
       grad_norm=grad_norm, finite=finite.astype(jnp.float32),
       params_finite=params_finite.astype(jnp.float32),
       learning_rate=learning_rate_schedule(config.train)(step), grl_lambda=grl_lambda,
-      disc_chance=jnp.float32(1.0 / config.adversary.num_languages))
+      disc_chance=jnp.float32(1.0 / num_languages))
   return new_state, metrics
 
 
-def eval_step(graphdef, config: ml_collections.ConfigDict, state, batch):
+def eval_step(graphdef, num_languages: int, state, batch):
   """Held-out sums per language ([num_languages] each), reduced on device.
 
   Summing on device keeps the result independent of how rows are spread over processes.
@@ -180,7 +161,7 @@ def eval_step(graphdef, config: ml_collections.ConfigDict, state, batch):
   """
   model, _ = nnx.merge(graphdef, state)
   hidden = model.encoder(batch['input_ids'], batch['attention_mask'])
-  logits = model.encoder.mlm_logits(losses.gather_positions(hidden, batch['mlm_positions']))
+  logits = model.encoder.mlm_logits(encoder_lib.gather_positions(hidden, batch['mlm_positions']))
   real = batch['is_real'].astype(jnp.float32)
   weights = batch['mlm_weights'] * real[:, None]
   nll, correct = losses.mlm_slot_values(
@@ -189,7 +170,7 @@ def eval_step(graphdef, config: ml_collections.ConfigDict, state, batch):
   language_logits = model.language_logits(hidden, batch['attention_mask'], jnp.float32(0.0))
   disc_correct = (jnp.argmax(language_logits, -1) == batch['language_id']) * real
   per_language = functools.partial(jax.ops.segment_sum, segment_ids=batch['language_id'],
-                                   num_segments=config.adversary.num_languages)
+                                   num_segments=num_languages)
   return dict(mlm_correct=per_language(correct.sum(-1)), mlm_count=per_language(weights.sum(-1)),
               mlm_nll=per_language(nll.sum(-1)), disc_correct=per_language(disc_correct),
               rows=per_language(real))
@@ -197,8 +178,14 @@ def eval_step(graphdef, config: ml_collections.ConfigDict, state, batch):
 
 @dataclasses.dataclass(frozen=True)
 class TrainProgram:
-  """Everything compiled for one config on one mesh."""
+  """Everything compiled for one config on one mesh.
+
+  num_languages sizes the discriminator (the prepared data's languages); distill says whether
+  the batches carry the teacher's top-k (and the loss its distillation term).
+  """
   config: ml_collections.ConfigDict
+  num_languages: int
+  distill: bool
   mesh: jax.sharding.Mesh
   graphdef: Any
   abstract_state: Any          # nnx.State of ShapeDtypeStructs with shardings
@@ -208,37 +195,37 @@ class TrainProgram:
   step: Callable[[Any, dict], tuple[Any, dict]]
   evaluate: Callable[[Any, dict], dict]
 
-  def abstract_batch(self, batch_size: int | None = None) -> dict:
-    return {name: jax.ShapeDtypeStruct(shape, dtype, sharding=self.batch_sharding)
-            for name, (shape, dtype) in batch_shapes(self.config, batch_size).items()}
+  def batch_spec(self, kind: str = batch_lib.TRAIN) -> dict[str, batch_lib.Field]:
+    top_k = self.config.kd.top_k if self.distill and kind == batch_lib.TRAIN else 0
+    return batch_lib.config_spec(self.config.data, kind, top_k=top_k)
+
+  def abstract_batch(self) -> dict:
+    return {name: jax.ShapeDtypeStruct(field.shape, field.dtype, sharding=self.batch_sharding)
+            for name, field in self.batch_spec().items()}
 
   def compile_step(self):
     """Lowers and compiles the train step from shapes alone (no parameters allocated)."""
     return self.step.lower(self.abstract_state, self.abstract_batch()).compile()
 
-  def put_batch(self, batch: dict, keys=None) -> dict:
+  def put_batch(self, batch: dict, kind: str = batch_lib.TRAIN) -> dict:
     """Places a host batch: the global batch on one process, this process's rows on several."""
-    keys = batch_shapes(self.config) if keys is None else keys
+    keys = self.batch_spec(kind)
     if jax.process_count() == 1:
       return {k: jax.device_put(batch[k], self.batch_sharding) for k in keys}
     return {k: jax.make_array_from_process_local_data(self.batch_sharding, batch[k]) for k in keys}
 
 
-def create_model(config: ml_collections.ConfigDict, seed: int | None = None) -> model_lib.UniBert:
-  """An unsharded model (tests, export, single-device tools)."""
-  with nnx.use_eager_sharding(False):
-    return model_lib.UniBert(config, rngs=nnx.Rngs(config.seed if seed is None else seed))
-
-
-def build_train_program(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> TrainProgram:
+def build_train_program(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, *,
+                        num_languages: int, distill: bool = False) -> TrainProgram:
   tx = make_optimizer(config.train)
 
   def init():
-    model = model_lib.UniBert(config, rngs=nnx.Rngs(config.seed))
+    model = unibert.UniBert(config, num_languages, rngs=nnx.Rngs(config.seed))
     return nnx.state((model, nnx.Optimizer(model, tx, wrt=nnx.Param)))
 
   with nnx.use_eager_sharding(False):
-    abstract_model = nnx.eval_shape(lambda: model_lib.UniBert(config, rngs=nnx.Rngs(0)))
+    abstract_model = nnx.eval_shape(
+        lambda: unibert.UniBert(config, num_languages, rngs=nnx.Rngs(0)))
     graphdef, _ = nnx.split((abstract_model, nnx.Optimizer(abstract_model, tx, wrt=nnx.Param)))
     shapes = jax.eval_shape(init)
   state_sh = sharding.state_shardings(shapes, mesh, config.mesh.rules)
@@ -252,51 +239,12 @@ def build_train_program(config: ml_collections.ConfigDict, mesh: jax.sharding.Me
       return init()
 
   return TrainProgram(
-      config=config, mesh=mesh, graphdef=graphdef, abstract_state=abstract_state,
+      config=config, num_languages=num_languages, distill=distill, mesh=mesh,
+      graphdef=graphdef, abstract_state=abstract_state,
       state_shardings=state_sh, batch_sharding=batch_sh,
       init=jax.jit(init_sharded, out_shardings=state_sh),
-      step=jax.jit(functools.partial(train_step, graphdef, config, mesh),
+      step=jax.jit(functools.partial(train_step, graphdef, config, num_languages, mesh),
                    in_shardings=(state_sh, batch_sh), out_shardings=(state_sh, replicated),
                    donate_argnums=0),
-      evaluate=jax.jit(functools.partial(eval_step, graphdef, config),
+      evaluate=jax.jit(functools.partial(eval_step, graphdef, num_languages),
                        in_shardings=(state_sh, batch_sh), out_shardings=replicated))
-
-
-# The checkpoint format: nested dicts with string keys ('model', 'optimizer', layer numbers as
-# strings), stable across flax versions and readable by any Orbax tool.
-
-def _stringify_keys(tree):
-  if isinstance(tree, dict):
-    return {str(k): _stringify_keys(v) for k, v in tree.items()}
-  return tree
-
-
-def _keys_like(like, tree):
-  if isinstance(like, dict):
-    return {k: _keys_like(v, tree[str(k)]) for k, v in like.items()}
-  return tree
-
-
-def to_checkpoint(state) -> dict:
-  """nnx.State of (model, optimizer) -> {'model': ..., 'optimizer': ...} of arrays."""
-  pure = nnx.to_pure_dict(state)
-  return {'model': _stringify_keys(pure[0]), 'optimizer': _stringify_keys(pure[1])}
-
-
-def from_checkpoint(program: TrainProgram, tree: dict):
-  """The inverse of to_checkpoint, onto the program's state structure."""
-  like = nnx.to_pure_dict(program.abstract_state)
-  state = jax.tree.map(lambda x: x, program.abstract_state)
-  nnx.replace_by_pure_dict(state, {0: _keys_like(like[0], tree['model']),
-                                   1: _keys_like(like[1], tree['optimizer'])})
-  return state
-
-
-def abstract_checkpoint(program: TrainProgram) -> dict:
-  """ShapeDtypeStructs (with the program's target shardings) of to_checkpoint's output."""
-  return to_checkpoint(program.abstract_state)
-
-
-def merge_model(program: TrainProgram, state) -> model_lib.UniBert:
-  model, _ = nnx.merge(program.graphdef, state)
-  return model

@@ -1,53 +1,45 @@
 """The training loop: compile first, resume, step, log, evaluate, checkpoint, stop cleanly.
 
-`train_and_evaluate(config, workdir, data)` trains one model (teacher or student) in
+`train_and_evaluate(config, workdir, facts)` trains one model (teacher or student) in
 `workdir`: checkpoints in `<workdir>/checkpoints`, metrics in `<workdir>/metrics.jsonl` and
 `<workdir>/tensorboard`, profiler traces in `<workdir>/profile`. Restarting with the same
 workdir resumes from the newest checkpoint that restores, bit for bit.
 
-The loop never waits on the device between log steps: metrics stay on device until a log
-step fetches them all at once, which is also where non-finite losses are detected (the step
-itself already dropped such updates, so no checkpoint ever holds NaN parameters).
+The loop never waits on the device between log steps: metrics stay on device until a log step
+fetches them all at once. Non-finite updates are dropped on device by the step itself, and the
+loop checks every step's flags before it writes a checkpoint, so with nan_policy 'stop' no
+checkpoint is ever written after a non-finite step.
 """
 
 import dataclasses
 import json
 import logging
-import os
 import time
+from typing import Callable
 
 import jax
 import ml_collections
 import numpy as np
 
-from unibert_jax.train import checkpointing
-from unibert_jax import config_validation
-from unibert_jax.perf import mfu as device_peaks
-from unibert_jax.perf import flops
+from unibert_jax import run_dir
+from unibert_jax import sharding
 from unibert_jax.data import input_pipeline
+from unibert_jax.perf import flops
+from unibert_jax.perf import mfu
+from unibert_jax.train import checkpointing
 from unibert_jax.train import metrics_writer
 from unibert_jax.train import preemption
 from unibert_jax.train import profiling
-from unibert_jax import sharding
-from unibert_jax.train import step as train_step
+from unibert_jax.train import state as state_lib
+from unibert_jax.train import step as step_lib
 
 logger = logging.getLogger(__name__)
 
 LOSS_PARTS = ('mlm_loss', 'adv_loss', 'kd_loss', 'loss', 'grad_norm')
-# Fault injection for the crash-recovery tests: after this step's checkpoint is committed, the
-# process waits to be killed (so a test can SIGKILL it at an exact step).
-HANG_AFTER_CHECKPOINT_ENV = 'UNIBERT_FAULT_HANG_AFTER_CHECKPOINT'
 
 
 class NonFiniteLossError(RuntimeError):
   """A loss part became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclasses.dataclass
-class PreparedData:
-  data_dir: str
-  tokenizer_dir: str
-  language_names: list[str]
 
 
 @dataclasses.dataclass
@@ -59,13 +51,14 @@ class TrainResult:
   first_metrics: dict
 
 
-def compile_report(program: train_step.TrainProgram):
+def compile_report(program: step_lib.TrainProgram):
   """Compiles the train step from shapes alone: (executable, memory analysis and FLOPs)."""
   started = time.perf_counter()
   compiled = program.compile_step()
   memory = compiled.memory_analysis()
   report = {'compile_seconds': round(time.perf_counter() - started, 2),
-            'model_flops_per_step': flops.train_step_flops(program.config).total,
+            'model_flops_per_step': flops.train_step_flops(program.config,
+                                                           program.num_languages).total,
             'devices': int(program.mesh.devices.size),
             'mesh': dict(zip(program.mesh.axis_names, map(int, program.mesh.devices.shape)))}
   if memory is not None:
@@ -80,7 +73,13 @@ def compile_report(program: train_step.TrainProgram):
   return compiled, report
 
 
-def _first_nonfinite(metrics: dict) -> str | None:
+def itstime(step: int, every: int, total: int, first: int | None = None) -> bool:
+  """Whether `step` (1-based) is a multiple of `every`, the last step, or `first`."""
+  return step % every == 0 or step == total or step == first
+
+
+def first_nonfinite(metrics: dict) -> str | None:
+  """The first loss part (or the update) of one step's metrics that is not finite."""
   for part in LOSS_PARTS:
     if not np.isfinite(metrics[part]):
       return part
@@ -89,11 +88,79 @@ def _first_nonfinite(metrics: dict) -> str | None:
   return None if metrics['finite'] else 'grad_norm'
 
 
+class PendingMetrics:
+  """Metrics of the steps since the last log step: on device until needed, then checked.
+
+  `check()` fetches them (a checkpoint is about to be written, or a log line), and raises
+  NonFiniteLossError at the first non-finite step under nan_policy 'stop'; with 'skip' it
+  warns once per step (the step already dropped that update).
+  """
+
+  def __init__(self, nan_policy: str, last_good_step: Callable[[], int | None], where: str):
+    self.nan_policy = nan_policy
+    self.last_good_step = last_good_step
+    self.where = where
+    self._steps: list[tuple[int, dict]] = []
+    self._checked = 0
+
+  def append(self, step: int, metrics: dict) -> None:
+    self._steps.append((step, metrics))
+
+  def check(self) -> None:
+    unchecked = self._steps[self._checked:]
+    fetched = [(step, {k: float(v) for k, v in values.items()})
+               for step, values in jax.device_get(unchecked)]
+    self._steps[self._checked:] = fetched
+    self._checked = len(self._steps)
+    for step, values in fetched:
+      bad_part = first_nonfinite(values)
+      if bad_part is None:
+        continue
+      if self.nan_policy == 'stop':
+        last_good = self.last_good_step()
+        kept = (f'the last good checkpoint (step {last_good}) is kept' if last_good is not None
+                else 'no checkpoint had been written yet')
+        raise NonFiniteLossError(
+            f'Non-finite {bad_part} ({values.get(bad_part, "inf/nan")}) at step {step} of '
+            f'{self.where}; the update was dropped and {kept}. Lower train.learning_rate or '
+            f'check the data, or set --config.train.nan_policy=skip to drop such updates.')
+      logger.warning('Skipped the update of step %d: non-finite %s.', step, bad_part)
+
+  def take_last(self) -> dict:
+    """Checks what is pending and returns the last step's values; empties the window."""
+    self.check()
+    last = self._steps[-1][1]
+    self._steps, self._checked = [], 0
+    return last
+
+
+class ThroughputMeter:
+  """Step time over the window since the last log line, as tokens/s, TFLOP/s and MFU."""
+
+  def __init__(self, config: ml_collections.ConfigDict, num_languages: int, start_step: int):
+    self.step_flops = flops.train_step_flops(config, num_languages).total
+    self.tokens_per_step = flops.tokens_per_step(config)
+    self.peak = mfu.peak_flops_per_device(config)
+    self.devices = jax.device_count()
+    self._started, self._step = time.perf_counter(), start_step
+
+  def window(self, step: int) -> dict[str, float]:
+    now = time.perf_counter()
+    seconds_per_step = (now - self._started) / max(step - self._step, 1)
+    self._started, self._step = now, step
+    return dict(
+        tokens_per_sec=self.tokens_per_step / seconds_per_step,
+        tokens_per_sec_per_device=self.tokens_per_step / seconds_per_step / self.devices,
+        step_seconds=seconds_per_step,
+        tflops_per_sec_per_device=self.step_flops / seconds_per_step / self.devices / 1e12,
+        mfu=mfu.mfu(self.step_flops, seconds_per_step, self.devices, self.peak))
+
+
 def evaluate_held_out(program, state, eval_batches, language_names) -> dict:
   """Held-out MLM and discriminator accuracy, overall and per language."""
   totals = None
   for batch in eval_batches:
-    out = program.evaluate(state, program.put_batch(batch, keys=EVAL_KEYS))
+    out = program.evaluate(state, program.put_batch(batch, kind='eval'))
     totals = out if totals is None else jax.tree.map(jax.numpy.add, totals, out)
   totals = jax.device_get(totals)
   correct, count, rows = totals['mlm_correct'], totals['mlm_count'], totals['rows']
@@ -108,65 +175,74 @@ def evaluate_held_out(program, state, eval_batches, language_names) -> dict:
   }
 
 
-EVAL_KEYS = ('input_ids', 'attention_mask', 'mlm_positions', 'mlm_targets', 'mlm_weights',
-             'language_id', 'is_real')
-
-
-def _config_dict(config: ml_collections.ConfigDict) -> dict:
-  return json.loads(config.to_json_best_effort())
-
-
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, data: PreparedData,
-                       teacher_cache=None) -> TrainResult:
-  """Trains `config` in `workdir` to config.train.steps (resuming if checkpoints exist)."""
-  if config.adversary.num_languages != len(data.language_names):
-    config.adversary.num_languages = len(data.language_names)  # the data decides
-  config_validation.validate(config, jax.device_count(), jax.process_count())
-  mesh = sharding.make_mesh(config.mesh.shape)
-  program = train_step.build_train_program(config, mesh)
-  # Compiled before the data pipeline warms up: an out-of-memory shows in seconds.
-  compiled_step, report = compile_report(program)
+def _print_compiled(workdir: str, report: dict) -> None:
   logger.info('Compiled the train step: %s', json.dumps(report))
   if jax.process_index() == 0:
     print(f'[{workdir}] train step compiled in {report["compile_seconds"]} s; memory per device:'
           f' arguments {report.get("argument_size_in_bytes", 0) / 2**20:.1f} MiB, temporaries '
           f'{report.get("temp_size_in_bytes", 0) / 2**20:.1f} MiB', flush=True)
 
-  iterator = input_pipeline.make_train_iterator(
-      config, data.data_dir, data.tokenizer_dir, jax.process_index(), jax.process_count(),
-      teacher_cache=teacher_cache)
-  eval_batches = input_pipeline.make_eval_batches(
-      config, data.data_dir, data.tokenizer_dir, 'validation', jax.process_index(),
-      jax.process_count())
-  checkpointer = checkpointing.Checkpointer(
-      f'{workdir}/checkpoints', keep=config.train.keep_checkpoints)
-  start_step = 0
-  if checkpointer.latest_step() is not None:
-    restored = checkpointer.restore(train_step.abstract_checkpoint(program))
-    state = train_step.from_checkpoint(program, restored.state)
-    iterator.set_state(restored.data_state)
-    start_step = restored.step
-    logger.info('Resumed %s from step %d.', workdir, start_step)
-  else:
-    state = program.init()
 
+def _restore_or_init(program, checkpointer, iterator, workdir: str):
+  """(state, start step): the newest checkpoint that restores, else a fresh state at step 0."""
+  if checkpointer.latest_step() is None:
+    return program.init(), 0
+  restored = checkpointer.restore(state_lib.abstract_checkpoint(program.abstract_state))
+  iterator.set_state(restored.data_state)
+  logger.info('Resumed %s from step %d.', workdir, restored.step)
+  return state_lib.from_checkpoint(program.abstract_state, restored.state), restored.step
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       facts: state_lib.RunFacts,
+                       join_teacher: input_pipeline.BatchJoin | None = None) -> TrainResult:
+  """Trains `config` in `workdir` to config.train.steps (resuming if checkpoints exist).
+
+  facts: the prepared data (and teacher) this run reads, recorded in every checkpoint.
+  join_teacher: adds the teacher's cached top-k to each batch; given, the student distils.
+  """
+  run = run_dir.RunDir(workdir)
   steps = config.train.steps
+
+  # Mesh, program, and the train step compiled before the data pipeline warms up: an
+  # out-of-memory shows in seconds.
+  mesh = sharding.make_mesh(config.mesh.shape)
+  program = step_lib.build_train_program(config, mesh, num_languages=len(facts.languages),
+                                         distill=join_teacher is not None)
+  compiled_step, report = compile_report(program)
+  _print_compiled(workdir, report)
+
+  # Input pipeline.
+  iterator = input_pipeline.make_train_iterator(
+      config, facts.data_dir, facts.tokenizer_dir, jax.process_index(), jax.process_count(),
+      join=join_teacher)
+  eval_batches = input_pipeline.make_eval_batches(
+      config, facts.data_dir, facts.tokenizer_dir, 'validation', jax.process_index(),
+      jax.process_count())
+
+  # Checkpoints: resume where the newest good one left off.
+  checkpointer = checkpointing.Checkpointer(run.checkpoints, keep=config.train.keep_checkpoints)
+  state, start_step = _restore_or_init(program, checkpointer, iterator, workdir)
+
   writer = metrics_writer.MetricsWriter(workdir, steps, start_step)
   profiler = profiling.StepProfiler.from_config(config, workdir)
-  step_flops = flops.train_step_flops(config).total
-  peak = device_peaks.peak_flops_per_device(config)
-  tokens_per_step = config.data.batch_size * config.data.max_len
-  config_dict = _config_dict(config)
-  pending = []          # (step, device metrics) since the last log step
-  last_metrics, first_metrics, last_eval = {}, {}, {}
-  window_start, window_step = time.perf_counter(), start_step
-  step = start_step
-  stopped_early = False
+  meter = ThroughputMeter(config, len(facts.languages), start_step)
 
-  def save(step, metrics):
-    checkpointer.save(step, train_step.to_checkpoint(state), iterator.get_state(), config_dict,
-                      meta={'step': step, 'metrics': metrics})
+  def last_committed_step():
+    checkpointer.wait()  # the saves in flight commit before a non-finite step stops the run
+    return checkpointer.latest_step()
 
+  pending = PendingMetrics(config.train.nan_policy, last_committed_step, workdir)
+  config_dict = json.loads(config.to_json_best_effort())
+  first_metrics, last_metrics, last_eval = {}, {}, {}
+
+  def save(step):
+    pending.check()   # never a checkpoint after a non-finite step (nan_policy 'stop')
+    checkpointer.save(step, state_lib.to_checkpoint(state), iterator.get_state(), config_dict,
+                      meta={'step': step, 'metrics': last_metrics, **facts.to_meta()})
+
+  # Train loop.
+  step, stopped_early = start_step, False
   with preemption.PreemptionGuard() as guard:
     while step < steps:
       batch = program.put_batch(next(iterator))
@@ -175,50 +251,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, data: Pr
         state, metrics = compiled_step(state, batch)
         done(state)
       step += 1
-      pending.append((step, metrics))
-      is_last = step == steps
-      if step % config.train.log_every == 0 or is_last or step == start_step + 1:
-        fetched = jax.device_get(pending)
-        pending = []
-        elapsed = time.perf_counter() - window_start
-        seconds_per_step = elapsed / max(step - window_step, 1)
-        window_start, window_step = time.perf_counter(), step
-        for logged_step, values in fetched:
-          values = {k: float(v) for k, v in values.items()}
-          bad_part = _first_nonfinite(values)
-          if bad_part is not None and config.train.nan_policy == 'stop':
-            checkpointer.wait()
-            raise NonFiniteLossError(
-                f'Non-finite {bad_part} ({values.get(bad_part, "inf/nan")}) at step '
-                f'{logged_step} of {workdir}; '
-                f'the update was dropped and the last good checkpoint '
-                f'(step {checkpointer.latest_step()}) is kept. Lower train.learning_rate or '
-                f'check the data, or set --config.train.nan_policy=skip to drop such updates.')
-          if bad_part is not None:
-            logger.warning('Skipped the update of step %d: non-finite %s.', logged_step, bad_part)
-        values = {k: float(v) for k, v in fetched[-1][1].items()}
-        values.update(
-            tokens_per_sec=tokens_per_step / seconds_per_step,
-            tokens_per_sec_per_device=tokens_per_step / seconds_per_step / jax.device_count(),
-            step_seconds=seconds_per_step,
-            tflops_per_sec_per_device=step_flops / seconds_per_step / jax.device_count() / 1e12,
-            mfu=device_peaks.mfu(step_flops, seconds_per_step, jax.device_count(), peak))
-        first_metrics = first_metrics or values
-        last_metrics = values
-        writer.write(step, values)
-        writer.progress(step, values)
-      if step % config.train.eval_every == 0 or is_last:
-        last_eval = evaluate_held_out(program, state, eval_batches, data.language_names)
+      pending.append(step, metrics)
+      if itstime(step, config.train.log_every, steps, first=start_step + 1):
+        last_metrics = dict(pending.take_last(), **meter.window(step))
+        first_metrics = first_metrics or last_metrics
+        writer.write(step, last_metrics)
+        writer.progress(step, last_metrics)
+      if itstime(step, config.train.eval_every, steps):
+        last_eval = evaluate_held_out(program, state, eval_batches, facts.languages)
         writer.write(step, last_eval, kind='eval')
-      if step % config.train.checkpoint_every == 0 or is_last:
-        save(step, last_metrics)
-        if os.environ.get(HANG_AFTER_CHECKPOINT_ENV) == str(step):
-          checkpointer.wait()
-          print(f'checkpoint {step} committed; waiting to be killed', flush=True)
-          while True:
-            time.sleep(1)
-      if guard.should_stop(step) and not is_last:
-        save(step, last_metrics)
+      if itstime(step, config.train.checkpoint_every, steps):
+        save(step)
+      if guard.should_stop(step) and step < steps:
+        save(step)
         stopped_early = True
         break
   profiler.close(block_on=state)  # a run that ended inside the window

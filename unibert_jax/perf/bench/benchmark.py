@@ -4,13 +4,13 @@ Everything one comparison needs is measured in ONE process, interleaved where
 possible, because the CPUs here are shared and absolute numbers drift: the
 matmul peak (before and after), our step with three objective mixes (MLM only;
 MLM + adversary; MLM + adversary + distillation with random teacher top-k
-arrays), and the Hugging Face peer (`peer_benchmark.py`). Ratios within one run
+arrays), and the Hugging Face peer (`torch_baseline.py`). Ratios within one run
 are the result; absolute tokens/s are context.
 
-Shapes:
-  demo  configs/demo.py's student (4 x 128, vocabulary 8000, batch 32 x 128).
+Shapes (from a base config, configs/demo.py's in launch/benchmark.py):
+  demo  the demo student (4 x 128, vocabulary 8000, batch 32 x 128).
   mid   6 layers, width 512, 8 heads, FFN 2048, vocabulary 32000, batch 16 x 128,
-        20 prediction slots; otherwise configs/demo.py (float32, no dropout).
+        20 prediction slots; otherwise the demo config (float32, no dropout).
 The GPU preset is configs/base.py (12 x 768, bf16) at sequence 512, for one
 accelerator node; it reports tokens/s, TFLOP/s per device and MFU.
 """
@@ -22,31 +22,32 @@ from typing import Any, Callable
 
 import jax
 import ml_collections
-import numpy as np
 
-from configs import base as base_config
-from configs import demo as demo_config
-from unibert_jax.perf import mfu as device_peaks
-from unibert_jax.perf import flops
-from unibert_jax.model import encoder as model_lib
-from unibert_jax.perf import torch_baseline as peer_benchmark
 from unibert_jax import sharding
-from unibert_jax.train import step as train_step_lib
+from unibert_jax.data import batch as batch_lib
+from unibert_jax.data import input_pipeline
+from unibert_jax.data import languages
+from unibert_jax.model import precision
+from unibert_jax.perf import flops
+from unibert_jax.perf import mfu
+from unibert_jax.perf.bench import torch_baseline
+from unibert_jax.teacher import cache as teacher_cache
+from unibert_jax.train import step as step_lib
 
 MODES = ('mlm', 'mlm_adv', 'mlm_adv_kd')
 SHAPES = ('demo', 'mid')
-FAKE_TEACHER_DIR = '<benchmark: random teacher top-k>'
 
 
-def shape_config(name: str, matmul_dtype: str = '') -> ml_collections.ConfigDict:
-  """The student config of a benchmark shape (see the module docstring).
+def shape_config(demo_config: ml_collections.ConfigDict, name: str,
+                 matmul_dtype: str = '') -> ml_collections.ConfigDict:
+  """The student config of a benchmark shape (see the module docstring), from the demo's.
 
   matmul_dtype: '' keeps the demo config's (float32); 'bfloat16' runs the matmuls on
   bfloat16 operands with float32 accumulation and activations.
   """
   if name not in SHAPES:
     raise ValueError(f'Unknown benchmark shape {name!r}; choose one of {SHAPES}.')
-  config = demo_config.get_config()
+  config = copy.deepcopy(demo_config)
   config.model.matmul_dtype = matmul_dtype
   if name == 'mid':
     m = config.model
@@ -56,10 +57,11 @@ def shape_config(name: str, matmul_dtype: str = '') -> ml_collections.ConfigDict
   return config
 
 
-def gpu_config(variant: str = 'base', seq: int = 512, batch_size: int | None = None,
+def gpu_config(base_config: ml_collections.ConfigDict, seq: int = 512,
+               batch_size: int | None = None,
                max_predictions: int | None = None) -> ml_collections.ConfigDict:
-  """configs/base.py:<variant> at sequence `seq`, bf16 (its default compute dtype)."""
-  config = base_config.get_config(variant)
+  """A configs/base.py config at sequence `seq`, bf16 (its default compute dtype)."""
+  config = copy.deepcopy(base_config)
   config.data.max_len = seq
   config.data.max_predictions = (max(1, round(0.15 * seq)) if max_predictions is None
                                  else max_predictions)
@@ -69,11 +71,10 @@ def gpu_config(variant: str = 'base', seq: int = 512, batch_size: int | None = N
 
 
 def objective_config(config: ml_collections.ConfigDict, mode: str) -> ml_collections.ConfigDict:
-  """A copy of `config` with the objectives of `mode` switched on (others off).
+  """A copy of `config` with the loss weights of `mode` (others 0).
 
   mlm_adv keeps the config's adversarial weight (0.1 if it was 0); mlm_adv_kd also
-  turns distillation on with a placeholder teacher (the benchmark feeds random
-  top-k arrays, which is what the train step consumes).
+  weighs distillation (0.5 if it was 0), which the step runs on random top-k arrays.
   """
   if mode not in MODES:
     raise ValueError(f'Unknown benchmark mode {mode!r}; choose one of {MODES}.')
@@ -82,47 +83,26 @@ def objective_config(config: ml_collections.ConfigDict, mode: str) -> ml_collect
   kd_weight = float(config.loss.kd_weight) or 0.5
   config.loss.adv_weight = adv_weight if mode != 'mlm' else 0.0
   config.loss.kd_weight = kd_weight if mode == 'mlm_adv_kd' else 0.0
-  config.kd.teacher_dir = FAKE_TEACHER_DIR if mode == 'mlm_adv_kd' else ''
   return config
 
 
-def fake_batch(config: ml_collections.ConfigDict, seed: int = 0) -> dict[str, np.ndarray]:
-  """A full-length random batch in the train step's batch contract."""
-  rng = np.random.default_rng(seed)
-  vocab, length = int(config.data.vocab_size), int(config.data.max_len)
-  shapes = train_step_lib.batch_shapes(config)
-  batch_size, slots = shapes['mlm_positions'][0]
-  input_ids = rng.integers(4, vocab - 1, (batch_size, length), dtype=np.int32)
-  input_ids[:, 0], input_ids[:, -1] = 0, 2
-  positions = np.sort(np.stack([rng.choice(np.arange(1, length - 1), slots, replace=False)
-                                for _ in range(batch_size)]), axis=1).astype(np.int32)
-  targets = np.take_along_axis(input_ids, positions, axis=1)
-  np.put_along_axis(input_ids, positions, vocab - 1, axis=1)
-  batch = dict(
-      input_ids=input_ids, attention_mask=np.ones((batch_size, length), np.int32),
-      mlm_positions=positions, mlm_targets=targets,
-      mlm_weights=np.ones((batch_size, slots), np.float32),
-      language_id=rng.integers(0, int(config.adversary.num_languages), batch_size,
-                               dtype=np.int32),
-      example_index=np.arange(batch_size, dtype=np.int32))
-  if 'teacher_topk_values' in shapes:
-    k = int(config.kd.top_k)
-    values = -np.sort(-rng.standard_normal((batch_size, slots, k)).astype(np.float32), axis=-1)
-    indices = np.stack([rng.choice(vocab, k, replace=False)
-                        for _ in range(batch_size * slots)]).reshape(batch_size, slots, k)
-    batch['teacher_topk_values'] = values * 3.0
-    batch['teacher_topk_indices'] = indices.astype(np.int32)
-  return batch
+def num_languages(config: ml_collections.ConfigDict) -> int:
+  """The discriminator's size: the config's languages (no data is read here)."""
+  return len(languages.resolve_languages(config.data.languages))
 
 
-def _single_process_mesh(config):
-  return sharding.make_mesh(config.mesh.shape)
+def build_program(config: ml_collections.ConfigDict, mesh=None) -> step_lib.TrainProgram:
+  """The train program of `config`; distilling when loss.kd_weight > 0."""
+  mesh = sharding.make_mesh(config.mesh.shape) if mesh is None else mesh
+  return step_lib.build_train_program(config, mesh, num_languages=num_languages(config),
+                                      distill=config.loss.kd_weight > 0)
 
 
-def compile_train_step(config: ml_collections.ConfigDict, mesh=None):
-  """The compiled train step of `config` (for cost analysis), from shapes alone."""
-  mesh = _single_process_mesh(config) if mesh is None else mesh
-  return train_step_lib.build_train_program(config, mesh).compile_step()
+def full_batch(program: step_lib.TrainProgram, seed: int = 0) -> dict:
+  """A full-length random batch (every position real, every slot used) of the program."""
+  return batch_lib.random_batch(program.batch_spec(), vocab_size=program.config.data.vocab_size,
+                                num_languages=program.num_languages, seed=seed,
+                                full_length=True)
 
 
 class StepRunner:
@@ -130,16 +110,16 @@ class StepRunner:
 
   def __init__(self, config: ml_collections.ConfigDict, mesh=None, seed: int = 0):
     self.config = config
-    self.mesh = _single_process_mesh(config) if mesh is None else mesh
-    program = train_step_lib.build_train_program(config, self.mesh)
+    program = build_program(config, mesh)
+    self.mesh = program.mesh
     started = time.perf_counter()
     self.compiled = program.compile_step()
     self.compile_seconds = time.perf_counter() - started
     self.state = program.init()
-    self.batch = program.put_batch(fake_batch(config, seed))
+    self.batch = program.put_batch(full_batch(program, seed))
     self.step_seconds: list[float] = []
     self.losses: list[float] = []
-    self.flops = flops.train_step_flops(config)
+    self.flops = flops.train_step_flops(config, program.num_languages)
 
   def run(self, steps: int, record: bool = True) -> None:
     for _ in range(steps):
@@ -165,7 +145,7 @@ def _median(values):
 
 def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, warmup: int = 2,
                     peer_steps: int = 2, peer_warmup: int = 1, run_peer: bool = True,
-                    config: ml_collections.ConfigDict | None = None, peak_repeats: int = 4,
+                    config: ml_collections.ConfigDict, peak_repeats: int = 4,
                     log: Callable[[str], None] = print) -> dict[str, Any]:
   """Every measurement of one shape, interleaved round by round; the JSON-able row.
 
@@ -176,8 +156,7 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
   bf16, the peer also runs under bf16 autocast (`peer_amp_*`, `ratio_vs_peer_amp`):
   mixed precision on both sides.
   """
-  config = shape_config(name) if config is None else config
-  dtype = str(model_lib.matmul_dtype(config.model))  # the operands' dtype sets the peak
+  dtype = str(precision.matmul_dtype(config.model))  # the operands' dtype sets the peak
   log(f'[{name}] compiling our train step: {", ".join(MODES)}')
   runners = {mode: StepRunner(objective_config(config, mode)) for mode in MODES}
   for runner in runners.values():
@@ -188,14 +167,14 @@ def benchmark_shape(name: str, *, rounds: int = 3, steps_per_round: int = 3, war
     if dtype == 'bfloat16':
       autocasts['peer_amp'] = 'bfloat16'
     for key, autocast in autocasts.items():
-      peers[key] = peer_benchmark.PeerRunner(config.model.to_dict(), int(config.data.batch_size),
+      peers[key] = torch_baseline.PeerRunner(config.model.to_dict(), int(config.data.batch_size),
                                              int(config.data.max_len), autocast=autocast)
       peers[key].run(peer_warmup, record=False)
   peer = peers.get('peer')
   per_round = []
   for r in range(rounds):
     log(f'[{name}] round {r + 1}/{rounds}')
-    peak = device_peaks.measure_matmul_peak(dtype, repeats=peak_repeats)
+    peak = mfu.measure_matmul_peak(dtype, repeats=peak_repeats)
     seconds = {}
     for mode, runner in runners.items():
       runner.run(steps_per_round)
@@ -274,7 +253,7 @@ def gpu_benchmark(config: ml_collections.ConfigDict, *, steps: int = 10, warmup:
   runner.run(steps)
   summary = runner.summary()
   devices = runner.mesh.devices.size
-  peak = device_peaks.peak_flops_per_device(config)
+  peak = mfu.peak_flops_per_device(config)
   return dict(
       preset='gpu', mode=mode, device_kind=jax.devices()[0].device_kind, num_devices=devices,
       batch_size=int(config.data.batch_size), seq=int(config.data.max_len),
@@ -282,9 +261,47 @@ def gpu_benchmark(config: ml_collections.ConfigDict, *, steps: int = 10, warmup:
       tokens_per_sec_per_device=summary['tokens_per_sec'] / devices,
       tflops_per_sec_per_device=summary['flops_per_sec'] / devices / 1e12,
       peak_flops_per_device=peak,
-      mfu=device_peaks.mfu(summary['flops_per_step'], summary['step_seconds'], devices, peak),
+      mfu=mfu.mfu(summary['flops_per_step'], summary['step_seconds'], devices, peak),
       step_seconds=summary['step_seconds'], compile_seconds=summary['compile_seconds'],
       flops_per_token=runner.flops.per_token, last_loss=summary['last_loss'])
+
+
+def pipeline_benchmark(config: ml_collections.ConfigDict, data_dir: str, tokenizer_dir: str,
+                       seconds: float = 5.0,
+                       cache: teacher_cache.TeacherCache | None = None) -> dict[str, float]:
+  """Training batches per second of this process's pipeline (packing cache already built).
+
+  With `cache`, every batch is joined to the cached teacher top-k, as a distilling
+  student's is. tokens_per_sec counts every position (B x L); real_tokens_per_sec only
+  attended ones.
+  """
+  started = time.perf_counter()
+  iterator = input_pipeline.make_train_iterator(config, data_dir, tokenizer_dir,
+                                                join=cache.join if cache else None)
+  try:
+    first = next(iterator)
+    first_batch_seconds = time.perf_counter() - started
+    batches, real_tokens = 0, 0
+    # A cache holds the run's train.steps batches and no more.
+    max_batches = (cache.examples // first['input_ids'].shape[0] - 1
+                   if cache is not None else float('inf'))
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds and batches < max_batches:
+      batch = next(iterator)
+      batches += 1
+      real_tokens += int(batch['attention_mask'].sum())
+    elapsed = time.perf_counter() - started
+  finally:
+    iterator.close()
+  batch_tokens = first['input_ids'].size
+  return dict(batches_per_sec=batches / elapsed,
+              tokens_per_sec=batches * batch_tokens / elapsed,
+              real_tokens_per_sec=real_tokens / elapsed,
+              first_batch_seconds=first_batch_seconds,
+              batch_size=int(first['input_ids'].shape[0]),
+              max_len=int(first['input_ids'].shape[1]),
+              worker_count=int(config.data.worker_count),
+              with_teacher_cache=cache is not None)
 
 
 def data_benchmark(config: ml_collections.ConfigDict, data_dir: str, tokenizer_dir: str,
@@ -295,11 +312,9 @@ def data_benchmark(config: ml_collections.ConfigDict, data_dir: str, tokenizer_d
   teacher_cache_dir: a teacher cache built for `config` (e.g. the demo run's), joined to
   every batch as in the distilling student's pipeline.
   """
-  from unibert_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
-  from unibert_jax.teacher import cache as teacher_cache
   cache = (teacher_cache.TeacherCache(teacher_cache_dir, config) if teacher_cache_dir
            else None)
-  pipeline = input_pipeline.benchmark_pipeline(config, data_dir, tokenizer_dir, seconds, cache)
+  pipeline = pipeline_benchmark(config, data_dir, tokenizer_dir, seconds, cache)
   runner = StepRunner(objective_config(config, 'mlm_adv_kd'))  # the demo's real mix
   runner.run(2, record=False)
   runner.run(train_steps)

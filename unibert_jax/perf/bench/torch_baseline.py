@@ -20,7 +20,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-BOS_ID, PAD_ID, EOS_ID = 0, 1, 2
+from unibert_jax import special_tokens
+
 MASK_RATE = 0.15
 
 
@@ -49,7 +50,8 @@ def peer_model(shape: Any, seq: int):
       max_position_embeddings=seq + 2,  # XLM-R positions start at pad_id + 1
       type_vocab_size=1,
       hidden_act='gelu',
-      bos_token_id=BOS_ID, pad_token_id=PAD_ID, eos_token_id=EOS_ID,
+      bos_token_id=special_tokens.BOS_ID, pad_token_id=special_tokens.PAD_ID,
+      eos_token_id=special_tokens.EOS_ID,
       tie_word_embeddings=True)
   return transformers.XLMRobertaForMaskedLM(hf_config)
 
@@ -60,9 +62,9 @@ def masked_batch(vocab_size: int, batch: int, seq: int, seed: int = 0) -> dict[s
   Labels hold the original ids at the masked positions and -100 elsewhere.
   """
   rng = np.random.default_rng(seed)
-  mask_id = vocab_size - 1
-  ids = rng.integers(3, mask_id, (batch, seq), dtype=np.int64)
-  ids[:, 0], ids[:, -1] = BOS_ID, EOS_ID
+  mask_id = special_tokens.mask_id(vocab_size)
+  ids = rng.integers(special_tokens.UNK_ID, mask_id, (batch, seq), dtype=np.int64)
+  ids[:, 0], ids[:, -1] = special_tokens.BOS_ID, special_tokens.EOS_ID
   selected = np.zeros((batch, seq), bool)
   inner = seq - 2
   num_masked = max(1, round(MASK_RATE * inner))

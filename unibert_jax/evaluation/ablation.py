@@ -1,0 +1,137 @@
+"""An ablation of the objectives: the training runs to make, and their summary over seeds.
+
+`plan_ablation` lists the runs (every variant x seed, sharing one demo run's data and teacher);
+`launch/ablation.py` runs them. `summarize_ablation` turns their evaluations into mean ± std
+per variant, as a markdown table and a chart.
+"""
+
+from collections.abc import Mapping, Sequence
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from unibert_jax.evaluation import universality_eval
+
+ABLATION_METRICS = ('retrieval_top1', 'language_probe_accuracy', 'mlm_accuracy')
+
+
+def summarize_ablation(results: Sequence[Mapping]) -> list[dict]:
+  """Mean and sample std over seeds, per variant, in the order the variants first appear.
+
+  Args:
+    results: one dict per run with 'variant', 'seed' and the ABLATION_METRICS (and optionally
+      'language_probe_chance', 'retrieval_chance'). Every variant must have the same seeds:
+      the comparison is paired.
+  """
+  by_variant: dict[str, list[Mapping]] = {}
+  for result in results:
+    by_variant.setdefault(result['variant'], []).append(result)
+  if not by_variant:
+    raise ValueError('summarize_ablation got no results.')
+  seed_sets = {v: sorted(r['seed'] for r in rs) for v, rs in by_variant.items()}
+  if len({tuple(s) for s in seed_sets.values()}) != 1:
+    raise ValueError(f'Ablation variants were run with different seeds {seed_sets}; '
+                     'rerun the missing ones so every variant has the same seeds.')
+  rows = []
+  for variant, runs in by_variant.items():
+    row = {'variant': variant, 'seeds': len(runs)}
+    for key in ABLATION_METRICS + ('language_probe_chance', 'retrieval_chance'):
+      values = np.array([r[key] for r in runs if key in r], np.float64)
+      if len(values):
+        row[key] = (float(values.mean()),
+                    float(values.std(ddof=1)) if len(values) > 1 else float('nan'))
+    for key in ('adv_weight', 'kd_weight'):
+      if key in runs[0]:
+        row[key] = runs[0][key]
+    rows.append(row)
+  return rows
+
+
+def _mean_std(value: tuple[float, float]) -> str:
+  mean, std = value
+  return f'{mean:.3f} ± {std:.3f}' if not math.isnan(std) else f'{mean:.3f}'
+
+
+def ablation_markdown(rows: Sequence[Mapping]) -> str:
+  """A markdown table: one row per variant, mean ± std over seeds of the three figures."""
+  header = ['variant', 'adv_weight', 'kd_weight', 'seeds', 'retrieval top-1 ↑',
+            'language probe ↓', 'probe chance', 'MLM accuracy ↑']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for row in rows:
+    cells = [row['variant'], str(row.get('adv_weight', '')), str(row.get('kd_weight', '')),
+             str(row['seeds'])]
+    cells += [_mean_std(row[key]) if key in row else '' for key in (
+        'retrieval_top1', 'language_probe_accuracy', 'language_probe_chance', 'mlm_accuracy')]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def plot_ablation(rows: Sequence[Mapping], path: str) -> None:
+  """Grouped bars (mean, std error bars over seeds) of the three figures per variant."""
+  plt = universality_eval.pyplot()
+  titles = {'retrieval_top1': 'retrieval top-1 (higher: more universal)',
+            'language_probe_accuracy': 'language probe (lower: more universal)',
+            'mlm_accuracy': 'MLM accuracy'}
+  figure, axes = plt.subplots(1, 3, figsize=(4 + 1.2 * len(rows) * 3, 4), constrained_layout=True)
+  x = np.arange(len(rows))
+  for axis, key in zip(axes, ABLATION_METRICS):
+    means = [row[key][0] for row in rows]
+    stds = [0.0 if math.isnan(row[key][1]) else row[key][1] for row in rows]
+    axis.bar(x, means, yerr=stds, capsize=4, color='tab:blue')
+    chance_key = {'retrieval_top1': 'retrieval_chance',
+                  'language_probe_accuracy': 'language_probe_chance'}.get(key)
+    if chance_key and all(chance_key in row for row in rows):
+      axis.axhline(np.mean([row[chance_key][0] for row in rows]), color='gray',
+                   linestyle='--', label='chance')
+      axis.legend(loc='upper right')
+    axis.set_xticks(x, [row['variant'] for row in rows], rotation=20)
+    axis.set_ylim(0, 1)
+    axis.set_title(titles[key], fontsize=9)
+  figure.savefig(path, dpi=100)
+  plt.close(figure)
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationRun:
+  variant: str
+  seed: int
+  adv_weight: float
+  kd_weight: float
+  workdir: str
+  train_args: tuple[str, ...]  # arguments of launch/train.py
+
+
+def ablation_variants(adv_weight: float, kd_weight: float) -> list[tuple[str, float, float]]:
+  """(name, adv_weight, kd_weight): each objective on at the config's weight, or off."""
+  if adv_weight <= 0 or kd_weight <= 0:
+    raise ValueError(f'The ablation switches loss.adv_weight ({adv_weight}) and '
+                     f'loss.kd_weight ({kd_weight}) off against their "on" value, which must be '
+                     'positive; set both in the config.')
+  return [('mlm+adv+kd', adv_weight, kd_weight), ('mlm+adv', adv_weight, 0.0),
+          ('mlm+kd', 0.0, kd_weight), ('mlm', 0.0, 0.0)]
+
+
+def plan_ablation(*, config_arg: str, seeds: Sequence[int], adv_weight: float, kd_weight: float,
+                  root: str, data_dir: str, teacher_dir: str,
+                  overrides: Sequence[str] = ()) -> list[AblationRun]:
+  """The training runs of the ablation, seed-major (a partial ablation has whole seeds).
+
+  Runs of one seed differ only in loss.adv_weight and loss.kd_weight. All runs share the
+  prepared data and the teacher of one demo run; the teacher's top-k cache is per seed
+  (the training stream, hence the cached examples, depend on config.seed) and shared by the
+  four variants of that seed: the first run of a seed writes it, the others read it.
+  """
+  runs = []
+  for seed in seeds:
+    for variant, adv, kd in ablation_variants(adv_weight, kd_weight):
+      workdir = os.path.join(root, 'runs', variant, f'seed_{seed}')
+      train_args = (f'--config={config_arg}', f'--workdir={workdir}', *overrides,
+                    f'--config.seed={seed}',
+                    f'--config.loss.adv_weight={adv}', f'--config.loss.kd_weight={kd}',
+                    f'--config.data.data_dir={data_dir}',
+                    f'--config.kd.teacher_dir={teacher_dir}',
+                    f'--config.kd.cache_dir={os.path.join(root, "teacher_cache", f"seed_{seed}")}')
+      runs.append(AblationRun(variant, int(seed), adv, kd, workdir, train_args))
+  return runs
