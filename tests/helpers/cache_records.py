@@ -1,4 +1,4 @@
-"""Every record of a teacher cache, in file order (for inspecting what a build wrote)."""
+"""What a teacher-cache build wrote: every record in file order, and the files' bytes."""
 
 import glob
 import os
@@ -24,3 +24,8 @@ def iterate_records(cache_dir: str) -> Iterator[tuple[int, int, np.ndarray, np.n
         yield example, hash_, values.astype(np.float32), indices
     finally:
       reader.close()
+
+
+def cache_files(directory) -> dict[str, bytes]:
+  return {name: open(os.path.join(directory, name), 'rb').read()
+          for name in sorted(os.listdir(directory))}

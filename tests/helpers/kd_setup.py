@@ -16,8 +16,11 @@ from unibert_jax.data import prepare
 from unibert_jax.data import tokenizer as tokenizer_lib
 from unibert_jax.export import hf_format
 from unibert_jax.model import encoder as encoder_lib
+from unibert_jax.teacher import build_cache
+from unibert_jax.teacher import cache_format
 
 LANGUAGES = 'de,en,fr,ru,zh'
+LANGUAGE_CODES = tuple(LANGUAGES.split(','))
 
 
 def config():
@@ -77,3 +80,14 @@ def export_random_teacher(tokenizer_dir: str, out_dir: str, seed: int = 0) -> st
 
   params = jax.tree_util.tree_map_with_path(draw, nnx.to_pure_dict(nnx.state(abstract)))
   return hf_format.export_encoder(params, model_cfg, tokenizer_dir, out_dir)
+
+
+def cache_dir(workdir: str) -> str:
+  return cache_format.cache_dir(config(), workdir)
+
+
+def build(config, data_dir, tokenizer_dir, teacher_dir, workdir, **kwargs) -> dict:
+  """Builds (or completes) the teacher cache of `config` for the run in `workdir`."""
+  return build_cache.build_cache(config, teacher_dir,
+                                 prepare.PreparedData.read(data_dir, tokenizer_dir),
+                                 cache_format.cache_dir(config, workdir), **kwargs)

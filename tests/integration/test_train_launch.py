@@ -7,17 +7,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
 import pytest
 
 from tests.helpers.traces import traced_steps
-from unibert_jax.train import checkpointing
 from unibert_jax.export import from_run
+from unibert_jax.train import checkpointing
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEPS = 12
 LOGGED = ('loss', 'mlm_loss', 'adv_loss', 'mlm_accuracy', 'disc_accuracy', 'grad_norm',
           'grl_lambda', 'learning_rate')

@@ -14,7 +14,7 @@ import sys
 import pytest
 import transformers
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUMMARY_KEYS = ('student_hf_dir', 'teacher_hf_dir', 'metrics_file', 'retrieval_top1',
                 'language_probe_accuracy', 'mlm_accuracy', 'first_mlm_loss', 'last_mlm_loss')
 METRIC_KEYS = ('step', 'loss', 'mlm_loss', 'adv_loss', 'kd_loss', 'mlm_accuracy',

@@ -8,7 +8,6 @@ import grain
 import numpy as np
 import pytest
 
-from configs import demo
 from unibert_jax.data import batch as batch_lib
 from unibert_jax.data import corpus
 from unibert_jax.data import input_pipeline

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import flax.nnx as nnx
 import jax
@@ -15,13 +13,13 @@ import tokenizers
 import torch
 import transformers
 
-from tests.helpers import multilingual_text, sharded_steps
-from unibert_jax import special_tokens
+from tests.helpers import multilingual_text
+from tests.helpers import sharded_steps
+from tests.helpers.hf_checks import assert_clean_loading, load_hf, tokenize_with, torch_logits
 from unibert_jax.export import hf_format as hf_io
-from unibert_jax.export import from_run
 from unibert_jax.model import encoder as encoder_lib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAX_LEN = 32  # data.max_len of sharded_steps.small_config
 transformers.utils.logging.disable_progress_bar()
 
@@ -59,20 +57,10 @@ def jax_logits(encoder, batch) -> np.ndarray:
                             np.asarray(batch['attention_mask'])))
 
 
-def torch_logits(model, batch) -> np.ndarray:
-  with torch.no_grad():
-    return model(input_ids=torch.as_tensor(np.asarray(batch['input_ids'])),
-                 attention_mask=torch.as_tensor(np.asarray(batch['attention_mask']))).logits.numpy()
 
 
-def load_hf(directory):
-  model, info = transformers.AutoModelForMaskedLM.from_pretrained(directory,
-                                                                  output_loading_info=True)
-  return model.eval(), info
 
 
-def assert_clean_loading(info):
-  assert {k: v for k, v in info.items() if v} == {}, info
 
 
 def tokenize(directory) -> dict:
@@ -86,9 +74,8 @@ def flat(tree) -> dict:
 
 
 @pytest.fixture(scope='module')
-def tokenizer_dir(tmp_path_factory):
-  return multilingual_text.train_tokenizer(str(tmp_path_factory.mktemp('tok') / 'tokenizer'),
-                                           max_len=MAX_LEN)
+def tokenizer_dir(multilingual_tokenizer):
+  return multilingual_tokenizer
 
 
 @pytest.fixture(scope='module')
@@ -187,12 +174,6 @@ def test_import_reads_checkpoints_saved_by_transformers(tmp_path, tokenizer_dir)
                              rtol=0)
 
 
-def tokenize_with(tokenizer_dir) -> dict:
-  tokenizer = tokenizers.Tokenizer.from_file(os.path.join(tokenizer_dir, 'tokenizer.json'))
-  tokenizer.enable_padding(pad_id=special_tokens.PAD_ID)
-  encodings = tokenizer.encode_batch(list(multilingual_text.SENTENCES))
-  return dict(input_ids=np.array([e.ids for e in encodings]),
-              attention_mask=np.array([e.attention_mask for e in encodings]))
 
 
 def test_import_accepts_other_spellings_of_the_same_weights(exported, tmp_path):
@@ -240,27 +221,3 @@ def test_export_refuses_mismatched_inputs(exported, tokenizer_dir, tmp_path):
     hf_io.export_encoder(params, model_cfg, str(tmp_path), str(tmp_path / 'b'))
 
 
-@pytest.mark.slow  # a subprocess compiles the train step for 8 devices: ~30 s on a quiet machine
-def test_checkpoint_trained_on_8_devices_exports_on_one(tokenizer_dir, tmp_path):
-  """Trained weights from a (2, 2, 2) mesh: exported on 1 device, HF logits match the run's."""
-  inputs = tokenize_with(tokenizer_dir)
-  np.savez(tmp_path / 'inputs.npz', **inputs)
-  workdir = tmp_path / 'run'
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
-             JAX_PLATFORMS='cpu')
-  subprocess.run([sys.executable, '-m', 'tests.helpers.save_sharded_checkpoint',
-                  str(workdir), tokenizer_dir, str(tmp_path / 'inputs.npz')],
-                 check=True, env=env, cwd=ROOT, timeout=300)
-  out_dir = str(tmp_path / 'hf')
-  summary = from_run.export_checkpoint(str(workdir), out_dir)
-  assert summary['step'] == 3 and summary['tokenizer_dir'] == tokenizer_dir
-  model, info = load_hf(out_dir)
-  assert_clean_loading(info)
-  reference = np.load(workdir / 'reference_logits.npy')
-  np.testing.assert_allclose(torch_logits(model, inputs), reference, atol=1e-4, rtol=0)
-  with open(os.path.join(out_dir, 'README.md')) as f:
-    card = f.read()
-  assert 'Training steps: 3.' in card and '| mlm_loss |' in card and '- "el"' in card
-  # Trained, not initial, weights: the MLM bias starts at zero.
-  tensors = safetensors.numpy.load_file(os.path.join(out_dir, hf_io.WEIGHTS_FILE))
-  assert np.abs(tensors['lm_head.bias']).min() > 0

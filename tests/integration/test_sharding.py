@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import sharded_steps
 from unibert_jax import sharding
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MESHES = ['8,1,1', '2,2,2', '1,4,2', '1,1,8']
 

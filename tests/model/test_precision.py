@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import sharded_steps
-from unibert_jax.model import precision
 from unibert_jax import sharding
+from unibert_jax.model import precision
 
 
 def _operands(layout='io'):

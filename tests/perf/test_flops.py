@@ -17,7 +17,6 @@ from configs import base
 from unibert_jax.perf import flops
 from unibert_jax.perf.bench import benchmark
 
-
 NUM_LANGUAGES = 8
 
 

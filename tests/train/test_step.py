@@ -1,7 +1,6 @@
 """The fused train step: non-finite guard, gradient accumulation, KD on/off, dropout keys."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

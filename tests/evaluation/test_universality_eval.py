@@ -1,10 +1,7 @@
 """Evaluation plumbing: tokenizing, the jitted encoder runs, figures, reports, ablation tables."""
 
-import json
 import math
 import os
-import subprocess
-import sys
 
 import flax.nnx as nnx
 import jax
@@ -15,19 +12,14 @@ import tokenizers
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from configs import base
-from configs import demo
-from unibert_jax.train import checkpointing
+from tests.helpers import kd_setup
 from unibert_jax.data import corpus
+from unibert_jax.data import prepare
 from unibert_jax.evaluation import ablation
 from unibert_jax.evaluation import universality_eval as evaluation
 from unibert_jax.model import encoder as encoder_lib
-from unibert_jax import sharding
-from unibert_jax.data import tokenizer as tokenizer_lib
-from unibert_jax.train import state as state_lib
-from unibert_jax.train import step as step_lib
-from unibert_jax.data import udhr
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LANGUAGES = ('de', 'en', 'fr', 'ru', 'zh')
 
 SENTENCES = [
@@ -225,30 +217,8 @@ def test_plan_ablation_runs_differ_only_in_the_loss_weights():
 # ----------------------------------------------------------------------------- the real corpus
 
 
-def _tiny_config():
-  config = demo.get_config('tiny')
-  config.data.languages = ','.join(LANGUAGES)
-  config.data.vocab_size = 1000  # five languages of UDHR train text are too few for 2000
-  return config
-
-
-@pytest.fixture(scope='module')
-def tiny_corpus(tmp_path_factory):
-  """The real UDHR corpus in five languages, and a tokenizer trained on its train split."""
-  config = _tiny_config()
-  data_dir = str(tmp_path_factory.mktemp('data'))
-  cache_dir = os.path.expanduser(config.data.cache_dir or udhr.DEFAULT_CACHE_DIR)
-  corpus.prepare_corpus(config.data, data_dir, cache_dir)
-  tokenizer_dir = os.path.join(data_dir, 'tokenizer')
-  tokenizer_lib.train_tokenizer(corpus.texts_by_language(config.data, cache_dir, 'train'),
-                                config.data.vocab_size, tokenizer_dir,
-                                config.data.sampling_alpha, seed=0,
-                                model_max_length=config.data.max_len)
-  return config, data_dir, tokenizer_dir
-
-
-def test_evaluation_reads_held_out_articles_only(tiny_corpus):
-  _, data_dir, _ = tiny_corpus
+def test_evaluation_reads_held_out_articles_only(five_languages):
+  _, data_dir, _ = five_languages
   held_out = evaluation.check_held_out(data_dir)
   train_split = corpus.open_split(data_dir, 'train')
   trained = {train_split[i]['article'] for i in range(len(train_split))}
@@ -273,65 +243,15 @@ class _BothSplits(str):
 
 
 def test_check_held_out_refuses_a_corpus_that_leaks_validation_articles(tmp_path, monkeypatch):
-  config = _tiny_config()
+  config = kd_setup.config()
   config.data.languages = 'de,en'
   real_split = corpus.udhr_split
   monkeypatch.setattr(corpus, 'udhr_split', lambda article: (
       _BothSplits('validation') if article == 6 else real_split(article)))
-  corpus.prepare_corpus(config.data, str(tmp_path),
-                        os.path.expanduser(config.data.cache_dir or udhr.DEFAULT_CACHE_DIR))
+  corpus.prepare_corpus(config.data, str(tmp_path), prepare.cache_dir_of(config))
   with pytest.raises(ValueError, match=r'Articles \[6\] .* both'):
     evaluation.check_held_out(str(tmp_path))
 
 
-def _run_launch(script, *args):
-  """A launch script as a user runs it; returns the one JSON line it prints."""
-  result = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env=dict(os.environ, JAX_PLATFORMS='cpu'))
-  assert result.returncode == 0, result.stderr[-3000:]
-  lines = [line for line in result.stdout.splitlines() if line.strip()]
-  assert len(lines) == 1, result.stdout
-  return json.loads(lines[0])
 
 
-@pytest.mark.slow
-def test_evaluation_of_a_run_in_process_by_workdir_and_by_hf_export_agree(tiny_corpus, tmp_path):
-  config, data_dir, tokenizer_dir = tiny_corpus
-  program = step_lib.build_train_program(
-      config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]), num_languages=len(LANGUAGES))
-  state = program.init()
-  workdir = tmp_path / 'run'
-  facts = state_lib.RunFacts(data_dir, tokenizer_dir, tuple(LANGUAGES))
-  with checkpointing.Checkpointer(workdir / 'checkpoints') as checkpointer:
-    checkpointer.save(5, state_lib.to_checkpoint(state), {'step': 5}, config.to_dict(),
-                      facts.to_meta())
-    checkpointer.wait()
-
-  encoder = nnx.merge(program.graphdef, state)[0].encoder
-  summary = evaluation.evaluate_encoder(encoder, tokenizer_dir, data_dir, config,
-                                        str(tmp_path / 'direct'))
-  with open(tmp_path / 'direct' / 'eval.json') as f:
-    report = json.load(f)
-  assert report | summary == report  # eval.json holds the summary and more
-  assert not any(isinstance(value, (dict, list)) for value in summary.values())
-  assert (tmp_path / 'direct' / 'eval.png').read_bytes()[:4] == b'\x89PNG'
-  assert report['split'] == 'validation'
-  assert report['evaluated_articles'] == sorted(corpus.VALIDATION_ARTICLES)
-  assert set(report['per_language']['mlm_accuracy']) == set(LANGUAGES)
-  assert set(report['per_language']['retrieval_vs_pivot']) == set(LANGUAGES) - {'en'}
-  paragraphs_per_language = report['paragraphs'] / len(LANGUAGES)
-  assert report['retrieval_chance'] == pytest.approx(1 / paragraphs_per_language)
-  assert report['language_probe_chance'] == pytest.approx(1 / len(LANGUAGES))
-  for key in evaluation.SUMMARY_KEYS:
-    assert 0.0 <= report[key] <= 1.0
-
-  by_workdir = _run_launch('launch/evaluate.py', f'--workdir={workdir}')
-  assert by_workdir['out_dir'] == str(workdir / 'eval')
-  hf_dir = _run_launch('launch/export_hf.py', f'--workdir={workdir}',
-                       f'--out={tmp_path / "hf"}')['out_dir']
-  by_hf = _run_launch('launch/evaluate.py', f'--hf={hf_dir}', f'--data_dir={data_dir}',
-                      '--config=configs/demo.py:tiny', f'--out_dir={tmp_path / "hf_eval"}')
-  assert os.path.isfile(tmp_path / 'hf_eval' / 'eval.json')
-  for key in evaluation.SUMMARY_KEYS:
-    assert by_workdir[key] == pytest.approx(summary[key], abs=1e-6), key
-    assert by_hf[key] == pytest.approx(summary[key], abs=1e-6), key

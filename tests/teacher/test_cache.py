@@ -3,10 +3,6 @@
 import dataclasses
 import os
 import pickle
-import signal
-import subprocess
-import sys
-import time
 
 import flax.nnx as nnx
 import jax
@@ -16,47 +12,34 @@ import pytest
 
 from tests.helpers import cache_records
 from tests.helpers import kd_setup
+from tests.helpers.cache_records import cache_files
 from unibert_jax import sharding
 from unibert_jax.data import input_pipeline
-from unibert_jax.data import prepare
 from unibert_jax.export import hf_format
 from unibert_jax.model import encoder as encoder_lib
-from unibert_jax.teacher import build_cache
 from unibert_jax.teacher import cache as teacher_cache
 from unibert_jax.teacher import cache_format
 from unibert_jax.train import step as step_lib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(scope='module')
-def setup(tmp_path_factory):
+@pytest.fixture
+def setup(kd_run):
   """(config, data_dir, tokenizer_dir, teacher_dir)."""
-  data_dir = str(tmp_path_factory.mktemp('data'))
-  tokenizer_dir = kd_setup.prepare_data(data_dir)
-  teacher_dir = kd_setup.export_random_teacher(tokenizer_dir,
-                                               str(tmp_path_factory.mktemp('teacher')))
-  return kd_setup.config(), data_dir, tokenizer_dir, teacher_dir
+  return kd_run
+
+
+@pytest.fixture
+def built(built_cache):
+  """An uninterrupted build: (result, cache_dir)."""
+  return built_cache
 
 
 def build(config, teacher_dir, data_dir, tokenizer_dir, workdir, **kwargs):
-  return build_cache.build_cache(config, teacher_dir,
-                                 prepare.PreparedData.read(data_dir, tokenizer_dir),
-                                 cache_format.cache_dir(config, workdir), **kwargs)
+  return kd_setup.build(config, data_dir, tokenizer_dir, teacher_dir, workdir, **kwargs)
 
 
-@pytest.fixture(scope='module')
-def built(setup, tmp_path_factory):
-  """An uninterrupted build: (result, cache_dir)."""
-  config, data_dir, tokenizer_dir, teacher_dir = setup
-  workdir = str(tmp_path_factory.mktemp('run'))
-  result = build(config, teacher_dir, data_dir, tokenizer_dir, workdir)
-  return result, cache_format.cache_dir(config, workdir)
-
-
-def cache_files(directory) -> dict[str, bytes]:
-  return {name: open(os.path.join(directory, name), 'rb').read()
-          for name in sorted(os.listdir(directory))}
 
 
 def pipeline_examples(config, data_dir, tokenizer_dir, stop):
@@ -213,41 +196,6 @@ def test_resume_after_a_stop_writes_the_same_files(setup, built, tmp_path):
   assert cache_files(cache_dir) == cache_files(reference_dir)
 
 
-@pytest.mark.slow  # a subprocess compiles the teacher for 8 devices and is killed mid-way
-def test_resume_after_kill_of_a_sharded_writer(setup, built, tmp_path):
-  config, data_dir, tokenizer_dir, teacher_dir = setup
-  _, reference_dir = built
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
-             JAX_PLATFORMS='cpu')
-  writer = subprocess.Popen(
-      [sys.executable, '-m', 'tests.helpers.build_teacher_cache',
-       str(tmp_path), data_dir, tokenizer_dir, teacher_dir], env=env, cwd=ROOT)
-  cache_dir = cache_format.cache_dir(config, str(tmp_path))
-  first_shard = os.path.join(cache_dir, 'shard-00000-process-000-of-001.array_record')
-  deadline = time.time() + 300
-  while not os.path.exists(first_shard) and writer.poll() is None and time.time() < deadline:
-    time.sleep(0.05)
-  writer.send_signal(signal.SIGKILL)
-  writer.wait()
-  assert writer.returncode == -signal.SIGKILL, 'the writer ended before it was killed'
-  done = sorted(n for n in os.listdir(cache_dir) if n.endswith('.array_record'))
-  assert 1 <= len(done) < 5
-
-  result = build(config, teacher_dir, data_dir, tokenizer_dir, str(tmp_path))
-  assert result['complete'] and result['computed_examples'] == 3200 - 640 * len(done)
-  files, reference = cache_files(cache_dir), cache_files(reference_dir)
-  assert files.keys() == reference.keys()
-  redone = [n for n in files if n.endswith('.array_record') and n not in done]
-  assert all(files[n] == reference[n] for n in redone)
-  # The shards the 8-device writer finished hold the same predictions up to float rounding.
-  ours = teacher_cache.TeacherCache(cache_dir, config)
-  theirs = teacher_cache.TeacherCache(reference_dir, config)
-  indices = np.arange(640 * len(done))
-  values, top, hashes = ours.lookup(indices)
-  expected_values, expected_top, expected_hashes = theirs.lookup(indices)
-  np.testing.assert_array_equal(hashes, expected_hashes)
-  np.testing.assert_allclose(values, expected_values, rtol=2**-7, atol=1e-2)
-  assert np.mean(top[..., 0] == expected_top[..., 0]) > 0.99
 
 
 def _held_out_kl(encoder, teacher, batches) -> float:
@@ -265,7 +213,7 @@ def _held_out_kl(encoder, teacher, batches) -> float:
 def _train(config, data_dir, tokenizer_dir, cache) -> object:
   program = step_lib.build_train_program(
       config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]),
-      num_languages=len(kd_setup.LANGUAGES.split(',')), distill=cache is not None)
+      num_languages=len(kd_setup.LANGUAGE_CODES), distill=cache is not None)
   state = program.init()
   iterator = input_pipeline.make_train_iterator(config, data_dir, tokenizer_dir,
                                                 join=cache.join if cache else None)

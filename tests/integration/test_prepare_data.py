@@ -12,7 +12,7 @@ from unibert_jax.data import corpus
 from unibert_jax.data import prepare as data_preparation
 from unibert_jax.data import tokenizer as tokenizer_lib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _run_prepare_data(workdir, cache_dir):
