@@ -33,6 +33,7 @@ from tokenizers import processors
 from unibert_jax import special_tokens
 from unibert_jax.data import sampling
 from unibert_jax.special_tokens import BOS, BOS_ID, EOS, EOS_ID, MASK, PAD, PAD_ID, UNK, UNK_ID
+
 TOKENIZER_FILE = 'tokenizer.json'
 CONFIG_FILE = 'tokenizer_config.json'
 SPECIAL_TOKENS_FILE = 'special_tokens_map.json'
