@@ -29,6 +29,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from unibert_jax import cli
 from unibert_jax import run_dir
 from unibert_jax.evaluation import ablation
 from unibert_jax.evaluation import universality_eval
@@ -139,4 +140,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -35,6 +35,7 @@ from absl import flags
 
 from configs import base as base_config
 from configs import demo as demo_config
+from unibert_jax import cli
 from unibert_jax import run_dir
 from unibert_jax.data import prepare
 from unibert_jax.perf.bench import benchmark
@@ -102,4 +103,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

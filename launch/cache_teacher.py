@@ -12,12 +12,11 @@ it skips the finished shards. Prints a line per shard, then one JSON line with e
 bytes_per_masked_token and sequences_per_sec. Several processes: the flags of launch/train.py.
 """
 
-import json
-import sys
-
 from absl import app
 from absl import flags
 from ml_collections import config_flags
+
+from unibert_jax import cli
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'The student\'s run config.')
 _TEACHER = flags.DEFINE_string('teacher', None, 'Teacher HF directory (default: kd.teacher_dir).')
@@ -38,6 +37,7 @@ def main(argv):
                          auto=_DISTRIBUTED_AUTO.value)
   # Imported after distributed.initialize: JAX must not start its backends before it.
   import jax  # pylint: disable=g-import-not-at-top
+  from unibert_jax import config_schema  # pylint: disable=g-import-not-at-top
   from unibert_jax import main_job  # pylint: disable=g-import-not-at-top
   from unibert_jax.teacher import build_cache  # pylint: disable=g-import-not-at-top
   from unibert_jax.teacher import cache_format  # pylint: disable=g-import-not-at-top
@@ -46,18 +46,15 @@ def main(argv):
   teacher = _TEACHER.value or config.kd.teacher_dir
   if not teacher:
     raise app.UsageError('Pass --teacher=<Hugging Face dir> (or set kd.teacher_dir).')
-  try:
-    data = main_job.prepare_data(config, _WORKDIR.value)
-    result = build_cache.build_cache(config, teacher, data,
-                                     cache_format.cache_dir(config, _WORKDIR.value),
-                                     max_shards=_MAX_SHARDS.value)
-  except (ValueError, FileNotFoundError) as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(1)
+  config_schema.validate(config, jax.device_count(), jax.process_count())
+  data = main_job.prepare_data(config, _WORKDIR.value)
+  result = build_cache.build_cache(config, teacher, data,
+                                   cache_format.cache_dir(config, _WORKDIR.value),
+                                   max_shards=_MAX_SHARDS.value)
   if jax.process_index() == 0:
-    print(json.dumps(result), flush=True)
+    cli.print_json(result)
 
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['config', 'workdir'])
-  app.run(main)
+  cli.run(main)

@@ -17,7 +17,6 @@ language_probe_accuracy, language_probe_chance and mlm_accuracy. Takes about a m
 demo model on 2 CPU cores.
 """
 
-import json
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,6 +25,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from unibert_jax import cli
+from unibert_jax import config_schema
 from unibert_jax import run_dir
 from unibert_jax.data import corpus
 from unibert_jax.data import prepare
@@ -71,6 +72,7 @@ def main(argv):
                               "model's own tokenizer. Save it there (tokenizer.save_pretrained).")
     encoder, model_cfg = hf_format.load_hf_encoder(hf_dir)
     config = _CONFIG.value
+    config_schema.validate(config)
     # The evaluation batches follow the model: its vocabulary (the masking uses its <mask> id
     # and size) and its position table.
     config.data.vocab_size = model_cfg.vocab_size
@@ -81,8 +83,8 @@ def main(argv):
     out_dir = _OUT_DIR.value or os.path.join(os.getcwd(), f'eval_{name}')
   summary = universality_eval.evaluate_encoder(encoder, tokenizer_dir, data_dir, config,
                                                out_dir, pivot=_PIVOT.value)
-  print(json.dumps(summary | {'out_dir': out_dir}), flush=True)
+  cli.print_json(summary | {'out_dir': out_dir})
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

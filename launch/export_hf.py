@@ -11,11 +11,10 @@ writes config.json, model.safetensors, the tokenizer files and a README.md model
 Prints one JSON line (out_dir, step, tokenizer_dir, num_parameters). Takes seconds.
 """
 
-import json
-import sys
-
 from absl import app
 from absl import flags
+
+from unibert_jax import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run (its checkpoints/ directory).')
 _OUT = flags.DEFINE_string('out', None, 'Output directory.')
@@ -29,15 +28,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments {argv[1:]}.')
   from unibert_jax.export import from_run  # pylint: disable=g-import-not-at-top
-  try:
-    summary = from_run.export_checkpoint(_WORKDIR.value, _OUT.value, step=_STEP.value,
-                                         tokenizer_dir=_TOKENIZER_DIR.value)
-  except (ValueError, FileNotFoundError) as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(1)
-  print(json.dumps(summary), flush=True)
+  cli.print_json(from_run.export_checkpoint(_WORKDIR.value, _OUT.value, step=_STEP.value,
+                                            tokenizer_dir=_TOKENIZER_DIR.value))
 
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['workdir', 'out'])
-  app.run(main)
+  cli.run(main)

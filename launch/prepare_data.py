@@ -9,12 +9,13 @@ the rest). A second run is a no-op (about 2 s, mostly imports). Output: {"langua
 """
 
 import contextlib
-import json
 import sys
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
+
+from unibert_jax import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, e.g. configs/demo.py or configs/demo.py:tiny.')
@@ -27,13 +28,15 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from unibert_jax import config_schema  # pylint: disable=g-import-not-at-top
   from unibert_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  config_schema.validate(_CONFIG.value)
   tfds.disable_progress_bar()
   # Library output (TFDS prints) goes to stderr: stdout carries only the JSON line.
   with contextlib.redirect_stdout(sys.stderr):
     result = prepare.prepare_data(_CONFIG.value, _WORKDIR.value)
-  print(json.dumps(result), flush=True)
+  cli.print_json(result)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -9,12 +9,10 @@ Several processes (GPU nodes): pass --coordinator_address=host:port --num_proces
 --distributed_auto on TPU pods and SLURM.
 """
 
-import json
-import sys
-
-from absl import app
 from absl import flags
 from ml_collections import config_flags
+
+from unibert_jax import cli
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/demo.py.',
                                           lock_config=True)
@@ -39,7 +37,7 @@ def main(argv):
                          auto=_DISTRIBUTED_AUTO.value)
   # Imported after distributed.initialize: JAX must not start its backends before it.
   import jax  # pylint: disable=g-import-not-at-top
-  from unibert_jax import config_validation  # pylint: disable=g-import-not-at-top
+  from unibert_jax import config_schema  # pylint: disable=g-import-not-at-top
   from unibert_jax import main_job  # pylint: disable=g-import-not-at-top
   from unibert_jax import sharding  # pylint: disable=g-import-not-at-top
   from unibert_jax.data import languages  # pylint: disable=g-import-not-at-top
@@ -47,31 +45,23 @@ def main(argv):
   from unibert_jax.train import trainer  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
-  try:
-    config_validation.validate(config, jax.device_count(), jax.process_count())
-    if _COMPILE_ONLY.value:
-      # From shapes alone: the config's languages, distillation arrays when it would distil.
-      program = step_lib.build_train_program(
-          config, sharding.make_mesh(config.mesh.shape),
-          num_languages=len(languages.resolve_languages(config.data.languages)),
-          distill=config.loss.kd_weight > 0)
-      _, report = trainer.compile_report(program)
-      print(json.dumps(report))
-      return
-    if not _WORKDIR.value:
-      raise ValueError('--workdir is required (the run directory).')
-    summary = main_job.run(config, _WORKDIR.value, _EVALUATE_AND_EXPORT.value)
-  except main_job.StoppedEarly as stopped:
-    summary = {'stopped_early_at_step': stopped.step, 'stage': stopped.stage,
-               'workdir': stopped.workdir}
-  except (config_validation.ConfigError, trainer.NonFiniteLossError, ValueError,
-          FileNotFoundError) as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(1)
+  config_schema.validate(config, jax.device_count(), jax.process_count())
+  if _COMPILE_ONLY.value:
+    # From shapes alone: the config's languages, distillation arrays when it would distil.
+    program = step_lib.build_train_program(
+        config, sharding.make_mesh(config.mesh.shape),
+        num_languages=len(languages.resolve_languages(config.data.languages)),
+        distill=config.loss.kd_weight > 0)
+    _, report = trainer.compile_report(program)
+    cli.print_json(report)
+    return
+  if not _WORKDIR.value:
+    raise ValueError('--workdir is required (the run directory).')
+  summary = main_job.run(config, _WORKDIR.value, _EVALUATE_AND_EXPORT.value)
   if jax.process_index() == 0:
-    print(json.dumps(summary))
+    cli.print_json(summary)
 
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['config'])
-  app.run(main)
+  cli.run(main)

@@ -26,7 +26,7 @@ MAY_IMPORT = {
     'app': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher', 'evaluation'},
 }
 # Top-level modules that assemble the whole job; every other top-level module is core.
-APP_MODULES = {'main_job', 'config_validation'}
+APP_MODULES = {'main_job', 'config_schema', 'cli'}
 OUTSIDE_THE_LIBRARY = ('launch', 'configs', 'tests')
 
 

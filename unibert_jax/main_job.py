@@ -165,7 +165,8 @@ def evaluate_and_export(config, run: run_dir.RunDir, data: prepare.PreparedData,
             flush=True)
     return {}
   print('== evaluate: held-out articles', flush=True)
-  encoder, _, _ = from_run.load_checkpoint_encoder(run.root)
+  # The final step, not an earlier one that a damaged final checkpoint would fall back to.
+  encoder, _, _ = from_run.load_checkpoint_encoder(run.root, config.train.steps)
   figures = universality_eval.evaluate_encoder(encoder, data.tokenizer_dir, data.data_dir,
                                                config, run.eval)
   summary = {k: v for k, v in figures.items() if not isinstance(v, dict)}
@@ -173,7 +174,8 @@ def evaluate_and_export(config, run: run_dir.RunDir, data: prepare.PreparedData,
   writer.write(config.train.steps, summary, kind='universality')
   writer.close()
   print(f'== export: {run.hf}', flush=True)
-  from_run.export_checkpoint(run.root, run.hf, extra_card={'evaluation': summary})
+  from_run.export_checkpoint(run.root, run.hf, config.train.steps,
+                             extra_card={'evaluation': summary})
   return figures
 
 

@@ -35,7 +35,8 @@ def _run_launch(script, *args):
 def test_evaluation_of_a_run_in_process_by_workdir_and_by_hf_export_agree(five_languages, tmp_path):
   config, data_dir, tokenizer_dir = five_languages
   program = step_lib.build_train_program(
-      config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]), num_languages=len(kd_setup.LANGUAGE_CODES))
+      config, sharding.make_mesh((1, 1, 1), jax.devices()[:1]),
+      num_languages=len(kd_setup.LANGUAGE_CODES))
   state = program.init()
   workdir = tmp_path / 'run'
   facts = state_lib.RunFacts(data_dir, tokenizer_dir, kd_setup.LANGUAGE_CODES)

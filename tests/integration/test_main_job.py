@@ -1,8 +1,9 @@
 """The main job end to end: `launch/train.py --config=configs/demo.py:tiny` from nothing.
 
-Every stage of the demo pipeline runs (corpus and tokenizer, teacher, its export, the teacher
-cache, the student with all three losses, evaluation, the student's export); a second run
-finds every output in place and only reports. The full-size demo is the same code with more
+Preempted once in the teacher stage (tests/integration/conftest.py), the same command then runs
+every remaining stage of the demo pipeline (the teacher from its checkpoint, its export, the
+teacher cache, the student with all three losses, evaluation, the student's export); a third
+run finds every output in place and only reports. The full-size demo is the same code with more
 steps (timed for the README, not here).
 """
 
@@ -31,9 +32,10 @@ def _train(workdir):
 
 
 @pytest.mark.slow  # the whole pipeline at toy size: about 2 minutes on 2 CPU cores
-def test_demo_pipeline_runs_every_stage_and_a_rerun_only_reports(tmp_path):
-  workdir = str(tmp_path / 'demo')
-  summary, output = _train(workdir)
+def test_demo_pipeline_runs_every_stage_and_a_rerun_only_reports(preempted_job):
+  workdir = preempted_job.workdir
+  output = preempted_job.finished_stdout
+  summary = json.loads(output.strip().splitlines()[-1])
   for stage in ('== data', '== teacher', '== cache', '== student', '== evaluate', '== export'):
     assert stage in output, f'stage {stage!r} did not run:\n{output[-3000:]}'
   for key in SUMMARY_KEYS:

@@ -33,6 +33,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import tensorflow_datasets as tfds
 
+from unibert_jax import file_checksums
 from unibert_jax.data import languages as languages_lib
 from unibert_jax.data import udhr
 
@@ -304,8 +305,16 @@ def _read_manifest(data_dir: str) -> dict | None:
   path = os.path.join(_corpus_root(data_dir), MANIFEST)
   if not os.path.exists(path):
     return None
-  with open(path, encoding='utf-8') as f:
-    return json.load(f)
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    raise ValueError(f'{path} is damaged ({error}); {_rebuild(data_dir)}.') from error
+
+
+def _rebuild(data_dir: str) -> str:
+  return (f'delete {_corpus_root(data_dir)} to rebuild the corpus (launch/prepare_data.py or '
+          f'the main job does it)')
 
 
 def _stats(manifest: dict) -> dict:
@@ -328,6 +337,8 @@ def prepare_corpus(data_config: Mapping[str, Any], data_dir: str, cache_dir: str
   data_dir raises ValueError instead of being overwritten.
   """
   spec = corpus_spec(data_config)
+  if os.path.exists(os.path.join(_corpus_root(data_dir), MANIFEST)):
+    file_checksums.verify(_corpus_root(data_dir), _rebuild(data_dir))
   manifest = _read_manifest(data_dir)
   if manifest is not None:
     if manifest['spec'] != spec.to_json():
@@ -356,6 +367,7 @@ def prepare_corpus(data_config: Mapping[str, Any], data_dir: str, cache_dir: str
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
     json.dump(manifest, f, indent=1, ensure_ascii=False)
   os.replace(path + '.tmp', path)
+  file_checksums.record(_corpus_root(data_dir))
   stats = _stats(manifest)
   logging.info('Built the %s corpus in %s: %s examples.', spec.corpus, data_dir,
                stats['num_examples'])

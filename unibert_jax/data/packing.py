@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import tokenizers
 
+from unibert_jax import file_checksums
 from unibert_jax import special_tokens
 from unibert_jax.data import corpus
 
@@ -171,6 +172,7 @@ def load_or_pack(data_dir: str, split: str, tokenizer: tokenizers.Tokenizer, max
   if min_tail_tokens is not None and min_tail_tokens != default_min_tail_tokens(max_len):
     directory += f'-tail{min_tail_tokens}'
   if os.path.exists(os.path.join(directory, 'meta.json')):
+    file_checksums.verify(directory, f'delete {directory}; it is packed again from the corpus')
     return load_packed(directory)
   names = corpus.language_names(data_dir)
   source = corpus.open_split(data_dir, split)
@@ -185,6 +187,7 @@ def load_or_pack(data_dir: str, split: str, tokenizer: tokenizers.Tokenizer, max
   staging = tempfile.mkdtemp(prefix='.staging-', dir=os.path.dirname(directory))
   try:
     _save(packed, staging, meta)
+    file_checksums.record(staging)
     os.rename(staging, directory)
   except OSError:
     if not os.path.exists(os.path.join(directory, 'meta.json')):

@@ -58,6 +58,9 @@ def prepare_data(config, workdir: str) -> dict[str, Any]:
   """
   start = time.perf_counter()
   data_dir = data_dir_of(config, workdir)
+  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    field = 'data.data_dir' if config.data.data_dir else '--workdir'
+    raise ValueError(f'{data_dir} is a file, not a directory; set {field} to a directory.')
   cache_dir = cache_dir_of(config)
   stats = corpus.prepare_corpus(config.data, data_dir, cache_dir)
 

@@ -229,7 +229,12 @@ def load_tokenizer(tokenizer_dir: str) -> tokenizers.Tokenizer:
     raise FileNotFoundError(f'{path} does not exist; give a Hugging Face tokenizer dir with a '
                             f'tokenizer.json (data.tokenizer_dir), or leave data.tokenizer_dir '
                             f'empty to train one with launch/prepare_data.py.')
-  return tokenizers.Tokenizer.from_file(path)
+  try:
+    return tokenizers.Tokenizer.from_file(path)
+  except Exception as error:  # tokenizers raises a bare Exception for unreadable files
+    raise ValueError(f'{path} cannot be read as a tokenizer ({error}); it is damaged or not a '
+                     f'Hugging Face tokenizer.json. Restore it, or (for a tokenizer this '
+                     f'project trained) delete {tokenizer_dir} to train it again.') from None
 
 
 def mask_id(tokenizer: tokenizers.Tokenizer) -> int:

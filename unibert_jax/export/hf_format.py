@@ -25,10 +25,10 @@ import jax
 import ml_collections
 import numpy as np
 import safetensors.numpy
-import tokenizers
 
 from unibert_jax import special_tokens
 from unibert_jax import trees
+from unibert_jax.data import tokenizer as tokenizer_lib
 from unibert_jax.export import model_card
 from unibert_jax.model import encoder as encoder_lib
 
@@ -280,7 +280,7 @@ def _check_tokenizer_fits(tokenizer_dir: str, vocab_size: int) -> None:
     raise FileNotFoundError(f'No tokenizer.json in {tokenizer_dir}; pass the tokenizer directory '
                             'the model was trained with (data.tokenizer_dir or <data_dir>/'
                             'tokenizer).')
-  size = tokenizers.Tokenizer.from_file(path).get_vocab_size()
+  size = tokenizer_lib.load_tokenizer(tokenizer_dir).get_vocab_size()
   if size > vocab_size:
     raise ValueError(f'The tokenizer in {tokenizer_dir} has {size} tokens but the model only '
                      f'{vocab_size} embedding rows (model.vocab_size); export with the '
@@ -306,6 +306,9 @@ def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
                      f'config says {expected}; pass the config the parameters were built with.')
   _check_tokenizer_fits(tokenizer_dir, int(model_cfg.vocab_size))
   config = hf_config(model_cfg)
+  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise ValueError(f'{out_dir} is a file; the export writes a directory there. Choose '
+                     'another output directory.')
   os.makedirs(out_dir, exist_ok=True)
   # Written into a staging directory first: a crash never leaves a half-written export.
   staging = tempfile.mkdtemp(prefix='.export-', dir=out_dir)

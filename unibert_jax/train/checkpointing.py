@@ -409,11 +409,14 @@ class Checkpointer:
     steps = self.all_steps()
     return steps[-1] if steps else None
 
-  def restore(self, abstract_state: Any, step: int | None = None) -> Restored:
+  def restore(self, abstract_state: Any, step: int | None = None, *,
+              with_data_state: bool = False) -> Restored:
     """Restores a checkpoint onto the shardings of `abstract_state` (a ShapeDtypeStruct tree).
 
     step=None: the newest step that restores, falling back past damaged ones (see module doc).
     An explicit step raises CheckpointRestoreError if it cannot be restored.
+    with_data_state: a step without the input iterator's state (its data/ item lost) counts as
+    damaged, so a resumed run falls back past it instead of failing on every restart.
     """
     available = self.all_steps()
     if not available:
@@ -424,7 +427,7 @@ class Checkpointer:
     candidates = [int(step)] if step is not None else available[::-1]
     failures: list[tuple[int, BaseException]] = []
     for candidate in candidates:
-      restored, error = self._restore_step_everywhere(candidate, abstract_state)
+      restored, error = self._restore_step_everywhere(candidate, abstract_state, with_data_state)
       if error is None:
         if failures:
           self._unrestorable = {failed for failed, _ in failures}
@@ -435,7 +438,8 @@ class Checkpointer:
       step_dir = self.directory / str(candidate)
       if step is not None:
         raise CheckpointRestoreError(
-            f'Could not restore checkpoint {step_dir}: {_short(error)}') from error
+            f'Could not restore checkpoint {step_dir}: {_short(error)}. Move it into '
+            f'{self.directory / UNRESTORABLE_DIR} to go on from an earlier step.') from error
       logger.warning('Could not restore checkpoint %s (%s); falling back to the previous step.',
                      step_dir, _short(error))
       failures.append((candidate, error))
@@ -443,9 +447,10 @@ class Checkpointer:
     raise CheckpointRestoreError(
         f'None of the {len(failures)} checkpoints in {self.directory} could be restored. If every '
         f'step fails the same way, the model or optimizer config differs from the one that '
-        f'wrote them (compare with read_config). Errors: {summary}') from failures[0][1]
+        f'wrote them (each step keeps its config in config/): resume with that config, or move '
+        f'{self.directory} aside to start afresh. Errors: {summary}') from failures[0][1]
 
-  def _restore_step_everywhere(self, step: int, abstract_state: Any):
+  def _restore_step_everywhere(self, step: int, abstract_state: Any, with_data_state: bool):
     """(Restored, None) where every process restored `step`, else (None, this process's error).
 
     The processes agree after reading and again after verifying, so a damaged shard that only
@@ -456,6 +461,9 @@ class Checkpointer:
     restored, integrity, error = None, None, None
     try:
       restored, integrity = self._read_step(step, abstract_state)
+      if with_data_state and restored.data_state is None:
+        raise FileNotFoundError(f'{self.directory / str(step) / _DATA} (the input iterator\'s '
+                                'state) is missing')
     except Exception as caught:  # pylint: disable=broad-except
       error = caught
     if not _all_processes(error is None):

@@ -187,7 +187,8 @@ def _restore_or_init(program, checkpointer, iterator, workdir: str):
   """(state, start step): the newest checkpoint that restores, else a fresh state at step 0."""
   if checkpointer.latest_step() is None:
     return program.init(), 0
-  restored = checkpointer.restore(state_lib.abstract_checkpoint(program.abstract_state))
+  restored = checkpointer.restore(state_lib.abstract_checkpoint(program.abstract_state),
+                                 with_data_state=True)
   iterator.set_state(restored.data_state)
   logger.info('Resumed %s from step %d.', workdir, restored.step)
   return state_lib.from_checkpoint(program.abstract_state, restored.state), restored.step
