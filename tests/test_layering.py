@@ -23,7 +23,9 @@ MAY_IMPORT = {
     'teacher': {'core', 'data', 'model', 'perf', 'export'},
     'evaluation': {'core', 'data', 'model', 'export', 'train'},
     'perf.bench': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher'},
-    'app': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher', 'evaluation'},
+    'tasks': {'core', 'data', 'model', 'perf', 'train', 'export', 'evaluation'},
+    'app': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher', 'evaluation',
+            'tasks'},
 }
 # Top-level modules that assemble the whole job; every other top-level module is core.
 APP_MODULES = {'main_job', 'config_schema', 'cli'}

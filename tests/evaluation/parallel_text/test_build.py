@@ -79,6 +79,11 @@ def test_build_from_local_packages(tmp_path, packages_dir, cldr_fixture):
   assert 'libreoffice-help-sk' not in manifest['packages']      # excluded, never read
   assert manifest['item_sha256'] == items_lib.items_sha256(
       {name: build_lib.load(cache_dir, name) for name in build_lib.SETS})
+  t1 = {item.key: item for item in build_lib.load_typed_spans(cache_dir, 'T1')}
+  assert manifest['sets']['T1']['languages'] == {'de': 2}   # cs lost the F7 keycode span
+  assert t1['scalc/main0106.html#par_id3150440'].target_spans == ((11, 35, 'UI'),)
+  assert t1['scalc/main0106.html#par_id3150440'].target[11:35] == 'Extras - Rechtschreibung'
+  assert t1['scalc/main0106.html#par_id3152576'].english_spans == ((6, 8, 'KEY'),)
   on_disk = json.load(open(os.path.join(cache_dir, 'manifest.json'), encoding='utf-8'))
   assert on_disk['item_sha256'] == manifest['item_sha256']
 
@@ -102,7 +107,7 @@ def test_a_set_that_cannot_be_built_is_reported_missing(tmp_path, packages_dir):
   local = str(tmp_path / 'no_cldr')
   shutil.copytree(packages_dir, local, ignore=shutil.ignore_patterns('*.tgz'))
   manifest = _build(cache_dir, local)
-  assert set(manifest['sets']) == {'R1', 'R2'}
+  assert set(manifest['sets']) == {'R1', 'R2', 'T1'}
   assert 'cldr-annotations-full-48.2.0.tgz is not in' in manifest['missing_sets']['R1e']
   with pytest.raises(ValueError, match='R1e could not be built: cldr-annotations-full-48.2.0.tgz'):
     build_lib.load(cache_dir, 'R1e')

@@ -6,8 +6,10 @@
 
 Sets (offline_eval.md §0-§3): R1 = Firefox ESR + LibreOffice UI sentences aligned by message
 id; R1e = CLDR emoji names for the languages R1 lacks (word/phrase level: report it apart);
-R2 = LibreOffice help + GNOME help paragraphs. The cache holds `downloads/` (the packages),
-one `<set>.jsonl` per set and `manifest.json` (see manifest.py). A set that cannot be built
+R2 = LibreOffice help + GNOME help paragraphs; T1 = LibreOffice help paragraphs with the typed
+spans (UI, KEY, CODE, PRODUCT) translators kept, read with `load_typed_spans` (typed_spans.py).
+The cache holds `downloads/` (the packages), one `<set>.jsonl` per set and `manifest.json` (see
+manifest.py). A set that cannot be built
 (no apt-get, no npm, no network, nothing left after the filters) is recorded under
 `missing_sets` with the reason, and `load` raises that reason; the other sets are still built.
 A rerun with every requested set in the cache only reads the manifest.
@@ -26,9 +28,13 @@ from unibert_jax.evaluation.parallel_text import items as items_lib
 from unibert_jax.evaluation.parallel_text import manifest as manifest_lib
 from unibert_jax.evaluation.parallel_text import sets as sets_lib
 from unibert_jax.evaluation.parallel_text import sources
+from unibert_jax.evaluation.parallel_text import typed_spans
 from unibert_jax.evaluation.parallel_text.items import Item
+from unibert_jax.evaluation.parallel_text.typed_spans import TypedSpanItem
 
-SETS = ('R1', 'R1e', 'R2')
+SETS = ('R1', 'R1e', 'R2')       # sets of aligned texts: load() -> list[Item]
+TYPED_SPAN_SETS = ('T1',)        # load_typed_spans() -> list[TypedSpanItem]
+ALL_SETS = SETS + TYPED_SPAN_SETS
 DEPENDENCIES = {'R1e': 'R1'}   # R1e covers the languages R1 lacks
 DEFAULT_CACHE_DIR = os.path.join('~', '.cache', 'unibert_jax', 'parallel_text')
 DOWNLOADS_DIR = 'downloads'
@@ -81,7 +87,13 @@ def _build_r2(fetcher, executor, log, manifest, min_items):
           (libreoffice_help, gnome_help))
 
 
-_BUILDERS = {'R1': _build_r1, 'R1e': _build_r1e, 'R2': _build_r2}
+def _build_t1(fetcher, executor, log, manifest, min_items):
+  libreoffice_help = sources.read_libreoffice_help(fetcher, executor, log,
+                                                   span_labels=typed_spans.LABELS)
+  return typed_spans.t1(libreoffice_help, min_items, executor), (libreoffice_help,)
+
+
+_BUILDERS = {'R1': _build_r1, 'R1e': _build_r1e, 'R2': _build_r2, 'T1': _build_t1}
 
 
 def _is_current(manifest: dict, cache_dir: str, set_name: str) -> bool:
@@ -97,19 +109,20 @@ def _is_current(manifest: dict, cache_dir: str, set_name: str) -> bool:
 def _with_dependencies(set_names: Sequence[str]) -> list[str]:
   if isinstance(set_names, str):
     set_names = (set_names,)
-  unknown = [name for name in set_names if name not in SETS]
+  unknown = [name for name in set_names if name not in ALL_SETS]
   if unknown:
     raise ValueError(f'Unknown parallel-text set(s) {", ".join(unknown)}; choose from '
-                     f'{", ".join(SETS)}.')
+                     f'{", ".join(ALL_SETS)}.')
   wanted = {*set_names, *(DEPENDENCIES[name] for name in set_names if name in DEPENDENCIES)}
-  return [name for name in SETS if name in wanted]
+  return [name for name in ALL_SETS if name in wanted]
 
 
 def _set_entry(result: sets_lib.SetResult, set_sources, file_bytes: int, seconds: float,
                manifest: dict) -> dict:
   entry = {
       'file': manifest_lib.set_file(result.name), 'bytes': file_bytes, 'items': len(result.items),
-      'sha256': items_lib.items_sha256({result.name: result.items}),
+      'sha256': (typed_spans.items_sha256(result.items) if result.name in TYPED_SPAN_SETS
+                 else items_lib.items_sha256({result.name: result.items})),
       'languages': result.counts, 'missing_languages': result.missing_languages,
       'near_copies': {language: {'original': original, 'share': share}
                       for language, (original, share) in result.near_copies.items()},
@@ -130,14 +143,14 @@ def _summary(set_name: str, entry: dict) -> str:
           f'{counts[0]}, median {statistics.median(counts):.0f}, max {counts[-1]}')
 
 
-def build(cache_dir: str | None = None, sets: Sequence[str] = SETS,
+def build(cache_dir: str | None = None, sets: Sequence[str] = ALL_SETS,
           log: Callable[[str], None] = print, packages_dir: str | None = None,
           min_items: int = sets_lib.MIN_ITEMS, workers: int | None = None) -> dict:
   """Builds the missing or outdated requested sets into `cache_dir`; returns the manifest.
 
   Args:
     cache_dir: default ~/.cache/unibert_jax/parallel_text.
-    sets: names from SETS; R1e brings R1 along (it is defined by R1's languages).
+    sets: names from ALL_SETS; R1e brings R1 along (it is defined by R1's languages).
     log: receives one line per step (fetch sizes, versions that moved, timings, summaries).
     packages_dir: read the .deb/.tgz files from this directory instead of apt-get and npm
       (offline builds, tests); its files are named as apt-get and npm pack name them.
@@ -177,8 +190,10 @@ def build(cache_dir: str | None = None, sets: Sequence[str] = SETS,
         if source.unavailable:
           log(f'parallel_text: warning: {set_name} is built without {source.name}: '
               f'{source.unavailable}')
-      file_bytes = items_lib.write_jsonl(
-          os.path.join(cache_dir, manifest_lib.set_file(set_name)), result.items)
+      write_jsonl = (typed_spans.write_jsonl if set_name in TYPED_SPAN_SETS
+                     else items_lib.write_jsonl)
+      file_bytes = write_jsonl(os.path.join(cache_dir, manifest_lib.set_file(set_name)),
+                               result.items)
       for source in set_sources:
         manifest['packages'].update(source.versions)
       manifest['sets'][set_name] = _set_entry(result, set_sources, file_bytes,
@@ -188,8 +203,10 @@ def build(cache_dir: str | None = None, sets: Sequence[str] = SETS,
       log(f'parallel_text: {_summary(set_name, manifest["sets"][set_name])} '
           f'({manifest["sets"][set_name]["seconds"]} s)')
       manifest_lib.write(cache_dir, manifest)
+  # Over the aligned-text sets only (as before T1 existed); T1 has its own sha256 entry.
   manifest['item_sha256'] = items_lib.items_sha256(
-      {name: built.get(name) or load(cache_dir, name) for name in manifest['sets']})
+      {name: built.get(name) or load(cache_dir, name) for name in manifest['sets']
+       if name in SETS})
   manifest_lib.write(cache_dir, manifest)
   log(f'parallel_text: item sha256 {manifest["item_sha256"]}')
   return manifest
@@ -197,9 +214,24 @@ def build(cache_dir: str | None = None, sets: Sequence[str] = SETS,
 
 def load(cache_dir: str | None, set_name: str) -> list[Item]:
   """The items of one built set; raises with the recorded reason when the set is missing."""
-  cache_dir = os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR)
+  if set_name in TYPED_SPAN_SETS:
+    raise ValueError(f'{set_name} holds typed spans; read it with load_typed_spans(cache_dir, '
+                     f'{set_name!r}).')
   if set_name not in SETS:
     raise ValueError(f'Unknown parallel-text set {set_name!r}; choose from {", ".join(SETS)}.')
+  return items_lib.read_jsonl(_built_set_file(cache_dir, set_name))
+
+
+def load_typed_spans(cache_dir: str | None, set_name: str = 'T1') -> list[TypedSpanItem]:
+  """The items of a built typed-span set (T1); raises like `load` when it is missing."""
+  if set_name not in TYPED_SPAN_SETS:
+    raise ValueError(f'Unknown typed-span set {set_name!r}; choose from '
+                     f'{", ".join(TYPED_SPAN_SETS)}.')
+  return typed_spans.read_jsonl(_built_set_file(cache_dir, set_name))
+
+
+def _built_set_file(cache_dir: str | None, set_name: str) -> str:
+  cache_dir = os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR)
   manifest = manifest_lib.read(cache_dir)
   if manifest is None:
     raise FileNotFoundError(f'{cache_dir} holds no parallel-text sets (no manifest.json); run '
@@ -210,4 +242,4 @@ def load(cache_dir: str | None, set_name: str) -> list[Item]:
   if not manifest_lib.is_built(manifest, cache_dir, set_name):
     raise FileNotFoundError(f'Parallel-text set {set_name} is not built in {cache_dir} (or its '
                             f'file changed); run build(cache_dir=..., sets=({set_name!r},)).')
-  return items_lib.read_jsonl(os.path.join(cache_dir, manifest['sets'][set_name]['file']))
+  return os.path.join(cache_dir, manifest['sets'][set_name]['file'])

@@ -5,10 +5,11 @@ packages' versions, and why a language or the whole source is missing). Packages
 parallel on an executor (a pool of processes, one job per package): parsing is CPU-bound.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 import collections
 from concurrent import futures
 import dataclasses
+import functools
 import os
 import time
 
@@ -113,8 +114,13 @@ def read_libreoffice_ui(fetcher, executor: futures.Executor, log) -> SourcePairs
   return source
 
 
-def read_libreoffice_help(fetcher, executor: futures.Executor, log) -> SourcePairs:
-  source = SourcePairs('libreoffice_help')
+def read_libreoffice_help(fetcher, executor: futures.Executor, log,
+                          span_labels: Mapping[str, str] | None = None) -> SourcePairs:
+  """Help paragraphs; with `span_labels` (span class -> label) each side of a pair is
+  (text, labelled spans) instead of the text (the typed-span set T1, typed_spans.py)."""
+  source = SourcePairs('libreoffice_help_typed' if span_labels else 'libreoffice_help')
+  read = (functools.partial(libreoffice_help.read_typed_package, labels=dict(span_labels))
+          if span_labels else libreoffice_help.read_package)
   english_suffix, english_dir = locales.LIBREOFFICE_HELP_ENGLISH
   english = fetch.DebianPackage(f'libreoffice-help-{english_suffix}', fetch.LIBREOFFICE_VERSION)
   packages = {language: fetch.DebianPackage(f'libreoffice-help-{suffix}',
@@ -126,13 +132,11 @@ def read_libreoffice_help(fetcher, executor: futures.Executor, log) -> SourcePai
     source.unavailable = f'no English side: {_package_reason(english.name, fetched)}'
     return source
   start = time.perf_counter()
-  english_future = executor.submit(libreoffice_help.read_package,
-                                   fetched.found[english.name].path, english_dir)
+  english_future = executor.submit(read, fetched.found[english.name].path, english_dir)
   jobs = {}
   for language, package in packages.items():
     if package.name in fetched.found:
-      jobs[language] = executor.submit(libreoffice_help.read_package,
-                                       fetched.found[package.name].path,
+      jobs[language] = executor.submit(read, fetched.found[package.name].path,
                                        locales.LIBREOFFICE_HELP[language][1])
     else:
       source.missing[language] = _package_reason(package.name, fetched)
