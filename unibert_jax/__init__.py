@@ -1,1 +1,1 @@
-"""unibert-jax: UniBERT pre-training (MLM + adversarial language discriminator + distillation) in JAX/Flax."""
+"""unibert-jax: UniBERT pre-training in JAX/Flax (MLM, adversarial language discriminator, KD)."""

@@ -112,7 +112,8 @@ def train_teacher(config, run: run_dir.RunDir, data: prepare.PreparedData) -> st
         f'(MLM only) in {run.teacher.root}', flush=True)
   facts = state_lib.RunFacts(data.data_dir, data.tokenizer_dir, data.language_names)
   train(teacher, run.teacher.root, facts, 'teacher')
-  from_run.export_checkpoint(run.teacher.root, run.teacher_hf)
+  from_run.export_checkpoint(run.teacher.root, run.teacher_hf,
+                             extra_card=held_out_mlm(run.teacher))
   return run.teacher_hf
 
 
@@ -148,6 +149,14 @@ def _logged(run: run_dir.RunDir, kind: str) -> tuple[dict, dict]:
   return (records[0], records[-1]) if records else ({}, {})
 
 
+def held_out_mlm(run: run_dir.RunDir) -> dict[str, float | None]:
+  """The last held-out <mask>-slot figures of a run, beside what token frequencies score."""
+  _, last = _logged(run, 'eval')
+  return {name: last.get(f'eval_{key}') for name, key in (
+      ('mask_accuracy', 'mask_accuracy'), ('mask_accuracy_baseline', 'mask_baseline_accuracy'),
+      ('mask_loss', 'mask_loss'), ('mask_loss_unigram', 'mask_unigram_loss'))}
+
+
 def evaluate_and_export(config, run: run_dir.RunDir, data: prepare.PreparedData,
                         retrained: bool) -> dict:
   """Universality figures of the final student, written with its export; skipped when done."""
@@ -175,7 +184,7 @@ def evaluate_and_export(config, run: run_dir.RunDir, data: prepare.PreparedData,
   writer.close()
   print(f'== export: {run.hf}', flush=True)
   from_run.export_checkpoint(run.root, run.hf, config.train.steps,
-                             extra_card={'evaluation': summary})
+                             extra_card={'evaluation': summary, **held_out_mlm(run)})
   return figures
 
 
@@ -206,10 +215,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, evaluate_and_export_too
       'metrics_file': run_.metrics,
       'eval_file': run_.eval_json,
       'steps': config.train.steps,
+      'languages': len(data.language_names),
       'first_mlm_loss': first_train.get('mlm_loss'),
       'last_mlm_loss': last_train.get('mlm_loss'),
-      'eval_mlm_accuracy': last_eval.get('eval_mlm_accuracy'),
+      **held_out_mlm(run_),
       'eval_disc_accuracy': last_eval.get('eval_disc_accuracy'),
       **{k: figures.get(k) for k in ('retrieval_top1', 'language_probe_accuracy',
-                                     'language_probe_chance', 'mlm_accuracy')},
+                                     'language_probe_chance')},
   }

@@ -80,12 +80,14 @@ def test_pooled_features_do_not_depend_on_batching_or_padding(tokenizer, encoder
 
 def test_mlm_predictions_are_the_argmax_at_the_prediction_slots(tokenizer, encoder):
   input_ids, attention_mask, _ = evaluation.tokenize_paragraphs(tokenizer, SENTENCES, 64)
+  mask_id = tokenizer.token_to_id('<mask>')
+  input_ids[0, 1] = input_ids[2, 4] = mask_id   # two <mask> slots; the others keep their token
   positions = np.array([[1, 2], [3, 1], [2, 4], [1, 1]], np.int32)
   batches = [{'input_ids': input_ids[i:i + 2], 'attention_mask': attention_mask[i:i + 2],
               'mlm_positions': positions[i:i + 2], 'mlm_targets': positions[i:i + 2] + 5,
               'mlm_weights': np.ones((2, 2), np.float32),
               'language_id': np.array([i, i + 1], np.int32)} for i in (0, 2)]
-  out = evaluation.mlm_predictions(encoder, batches)
+  out = evaluation.mlm_predictions(encoder, batches, mask_id)
   # The reference: logits over every position, then indexed (the code under test gathers).
   logits = jax.jit(lambda ids, mask: encoder.mlm_logits(encoder(ids, mask)))(
       input_ids, attention_mask)
@@ -93,6 +95,8 @@ def test_mlm_predictions_are_the_argmax_at_the_prediction_slots(tokenizer, encod
   np.testing.assert_array_equal(out['predictions'], expected)
   np.testing.assert_array_equal(out['targets'], positions + 5)
   np.testing.assert_array_equal(out['language_ids'], [0, 1, 2, 3])
+  # Only <mask> slots are weighted: kept ones are solved by copying the input.
+  np.testing.assert_array_equal(out['weights'], [[1, 0], [0, 0], [0, 1], [0, 0]])
 
 
 def _synthetic_paragraphs(language_names, articles=(3, 8, 15), paragraphs_per_article=3):

@@ -17,7 +17,8 @@ import transformers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUMMARY_KEYS = ('student_hf_dir', 'teacher_hf_dir', 'metrics_file', 'retrieval_top1',
-                'language_probe_accuracy', 'mlm_accuracy', 'first_mlm_loss', 'last_mlm_loss')
+                'language_probe_accuracy', 'mask_accuracy', 'mask_accuracy_baseline',
+                'mask_loss', 'mask_loss_unigram', 'first_mlm_loss', 'last_mlm_loss')
 METRIC_KEYS = ('step', 'loss', 'mlm_loss', 'adv_loss', 'kd_loss', 'mlm_accuracy',
                'disc_accuracy', 'tokens_per_sec')
 

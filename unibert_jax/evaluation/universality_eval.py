@@ -27,6 +27,7 @@ from unibert_jax.data import tokenizer as tokenizer_lib
 from unibert_jax.evaluation import universality
 from unibert_jax.model import adversary
 from unibert_jax.model import encoder as encoder_lib
+from unibert_jax.train import losses
 
 EVAL_SPLIT = 'validation'
 TRAIN_SPLIT = 'train'
@@ -140,8 +141,13 @@ def pooled_features(encoder: nnx.Module, input_ids: np.ndarray, attention_mask: 
   return np.concatenate(outputs).astype(np.float32)
 
 
-def mlm_predictions(encoder: nnx.Module, batches: Iterable[Mapping[str, np.ndarray]]) -> dict:
-  """Argmax predictions at the prediction slots of the batches, with their targets."""
+def mlm_predictions(encoder: nnx.Module, batches: Iterable[Mapping[str, np.ndarray]],
+                    mask_id: int) -> dict:
+  """Argmax predictions at the prediction slots of the batches, with their targets.
+
+  Only the slots whose input is <mask> are weighted: a kept slot is solved by copying its input,
+  and a random one measures something else (losses.SLOT_KINDS).
+  """
   graphdef, state = nnx.split(encoder)
 
   @jax.jit
@@ -156,7 +162,9 @@ def mlm_predictions(encoder: nnx.Module, batches: Iterable[Mapping[str, np.ndarr
     columns['predictions'].append(np.asarray(predict(
         state, batch['input_ids'], batch['attention_mask'], batch['mlm_positions'])))
     columns['targets'].append(np.asarray(batch['mlm_targets']))
-    columns['weights'].append(np.asarray(batch['mlm_weights']))
+    kinds = np.asarray(losses.slot_kinds(batch['input_ids'], batch['mlm_positions'],
+                                         batch['mlm_targets'], mask_id))
+    columns['weights'].append(np.asarray(batch['mlm_weights']) * (kinds == losses.MASK_SLOT))
     columns['language_ids'].append(np.asarray(batch['language_id']))
   if not columns['predictions']:
     raise ValueError(f'make_eval_batches returned no batch for the {EVAL_SPLIT!r} split.')
@@ -228,7 +236,8 @@ def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
 
   batches = input_pipeline.make_eval_batches(config, data_dir, tokenizer_dir, split=EVAL_SPLIT)
   mlm = universality.mlm_accuracy_by_language(
-      **mlm_predictions(encoder, batches), language_names=language_names)
+      **mlm_predictions(encoder, batches, tokenizer_lib.mask_id(tokenizer)),
+      language_names=language_names)
 
   retrieval, probe = figures['retrieval'], figures['probe']
   pivot = retrieval['retrieval_pivot']

@@ -40,7 +40,8 @@ def render(card: dict[str, Any], hf_config: dict[str, Any]) -> str:
   front.append('---')
 
   size = (f'{hf_config["num_hidden_layers"]} layers, hidden size {hf_config["hidden_size"]}, '
-          f'{hf_config["num_attention_heads"]} heads, feed-forward {hf_config["intermediate_size"]}, '
+          f'{hf_config["num_attention_heads"]} heads, '
+          f'feed-forward {hf_config["intermediate_size"]}, '
           f'vocabulary {hf_config["vocab_size"]}, up to '
           f'{hf_config["max_position_embeddings"] - 2} tokens per sequence')
   lines = [
@@ -59,6 +60,14 @@ def render(card: dict[str, Any], hf_config: dict[str, Any]) -> str:
     lines += ['', f'Training steps: {card["steps"]}.']
   if card.get('teacher'):
     lines += [f'Distilled from: `{card["teacher"]}`.']
+  if card.get('mask_accuracy') is not None and card.get('mask_accuracy_baseline') is not None:
+    lines += ['', f'Held-out `<mask>` accuracy: {card["mask_accuracy"]:.4f}, against '
+                  f'{card["mask_accuracy_baseline"]:.4f} for always answering the most frequent '
+                  f'token (only slots whose input is `<mask>` count; kept tokens are copied).']
+    if card.get('mask_loss') is not None and card.get('mask_loss_unigram') is not None:
+      lines += [f'Its loss there: {card["mask_loss"]:.3f} nats, against '
+                f'{card["mask_loss_unigram"]:.3f} for the unigram frequencies of the training '
+                'text.']
   metrics = card.get('metrics') or {}
   if metrics:
     lines += ['', '## Final metrics', '', '| metric | value |', '|---|---|']

@@ -12,6 +12,17 @@ import jax.numpy as jnp
 from unibert_jax.train import vocab_parallel
 
 KD_NORMALIZATIONS = ('topk', 'full')
+# What the input holds at a prediction slot: <mask>, a random token, or the target itself. Only
+# <mask> slots measure prediction: a kept slot is solved by copying the input.
+SLOT_KINDS = ('mask', 'random', 'kept')
+MASK_SLOT, RANDOM_SLOT, KEPT_SLOT = range(len(SLOT_KINDS))
+
+
+def slot_kinds(input_ids, positions, targets, mask_id: int):
+  """[B, P] int: the SLOT_KINDS index of every prediction slot, read off the masked input."""
+  observed = jnp.take_along_axis(input_ids, positions, axis=1)
+  return jnp.where(observed == mask_id, MASK_SLOT,
+                   jnp.where(observed == targets, KEPT_SLOT, RANDOM_SLOT))
 
 
 def _weighted_mean(values, weights):

@@ -77,7 +77,7 @@ class MetricsWriter:
            else '-')
     line = (f'step {step}/{self.total_steps} loss {metrics["loss"]:.4f} '
             f'(mlm {metrics["mlm_loss"]:.4f} adv {metrics["adv_loss"]:.4f} '
-            f'kd {metrics["kd_loss"]:.4f}) mlm_acc {metrics["mlm_accuracy"]:.3f} '
+            f'kd {metrics["kd_loss"]:.4f}) <mask> acc {metrics["mask_accuracy"]:.3f} '
             f'disc_acc {metrics["disc_accuracy"]:.3f} (chance {metrics["disc_chance"]:.3f}) '
             f'lambda {metrics["grl_lambda"]:.3f} tok/s {metrics["tokens_per_sec"]:,.0f} '
             f'ETA {eta}')
@@ -86,6 +86,15 @@ class MetricsWriter:
       filled = int(width * step / max(self.total_steps, 1))
       line = f'[{"#" * filled}{"." * (width - filled)}] ' + line
     print(line, flush=True)
+
+  def eval_progress(self, step: int, figures: dict) -> None:
+    """One human line of the held-out <mask> figures beside what token frequencies score."""
+    if not self.enabled:
+      return
+    print(f'eval {step}/{self.total_steps}: <mask> accuracy {figures["eval_mask_accuracy"]:.3f} '
+          f'(most frequent token {figures["eval_mask_baseline_accuracy"]:.3f}), loss '
+          f'{figures["eval_mask_loss"]:.3f} (unigram {figures["eval_mask_unigram_loss"]:.3f}); '
+          f'all slots {figures["eval_all_slots_accuracy"]:.3f}', flush=True)
 
   def close(self) -> None:
     if self._tensorboard is not None:

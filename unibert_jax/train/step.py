@@ -19,6 +19,7 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from unibert_jax import sharding
+from unibert_jax import special_tokens
 from unibert_jax.data import batch as batch_lib
 from unibert_jax.model import adversary
 from unibert_jax.model import encoder as encoder_lib
@@ -69,6 +70,10 @@ def loss_and_metrics(model: unibert.UniBert, batch: dict, grl_lambda, dropout_ke
   statistics = _slot_statistics(logits, batch, config, mesh)
   weights = batch['mlm_weights']
   mlm, mlm_accuracy = losses.mlm_loss_from_statistics(statistics, weights)
+  kinds = losses.slot_kinds(batch['input_ids'], batch['mlm_positions'], batch['mlm_targets'],
+                            special_tokens.mask_id(config.model.vocab_size))
+  mask_weights = weights * (kinds == losses.MASK_SLOT)
+  _, mask_accuracy = losses.mlm_loss_from_statistics(statistics, mask_weights)
   total = config.loss.mlm_weight * mlm
   zero = jnp.zeros((), jnp.float32)
   adv, disc_accuracy, kd = zero, zero, zero
@@ -82,8 +87,8 @@ def loss_and_metrics(model: unibert.UniBert, batch: dict, grl_lambda, dropout_ke
         statistics, batch['teacher_topk_values'], weights, temperature=config.kd.temperature,
         normalization=config.kd.normalization)
     total = total + config.loss.kd_weight * kd
-  metrics = dict(loss=total, mlm_loss=mlm, adv_loss=adv, kd_loss=kd,
-                 mlm_accuracy=mlm_accuracy, disc_accuracy=disc_accuracy)
+  metrics = dict(loss=total, mlm_loss=mlm, adv_loss=adv, kd_loss=kd, mlm_accuracy=mlm_accuracy,
+                 mask_accuracy=mask_accuracy, disc_accuracy=disc_accuracy)
   return total, metrics
 
 
@@ -153,8 +158,8 @@ def train_step(graphdef, config: ml_collections.ConfigDict, num_languages: int, 
   return new_state, metrics
 
 
-def eval_step(graphdef, num_languages: int, state, batch):
-  """Held-out sums per language ([num_languages] each), reduced on device.
+def eval_step(graphdef, num_languages: int, mask_id: int, state, batch):
+  """Held-out sums per language and slot kind ([num_languages, 3]), reduced on device.
 
   Summing on device keeps the result independent of how rows are spread over processes.
   Rows with is_real = 0 (padding of the last batch) count nowhere.
@@ -163,17 +168,20 @@ def eval_step(graphdef, num_languages: int, state, batch):
   hidden = model.encoder(batch['input_ids'], batch['attention_mask'])
   logits = model.encoder.mlm_logits(encoder_lib.gather_positions(hidden, batch['mlm_positions']))
   real = batch['is_real'].astype(jnp.float32)
-  weights = batch['mlm_weights'] * real[:, None]
+  kinds = jax.nn.one_hot(losses.slot_kinds(batch['input_ids'], batch['mlm_positions'],
+                                           batch['mlm_targets'], mask_id),
+                         len(losses.SLOT_KINDS))
+  weights = (batch['mlm_weights'] * real[:, None])[..., None] * kinds   # [B, P, kinds]
   nll, correct = losses.mlm_slot_values(
       vocab_parallel.dense_slot_statistics(logits, batch['mlm_targets']))
-  nll, correct = nll * weights, correct * weights
   language_logits = model.language_logits(hidden, batch['attention_mask'], jnp.float32(0.0))
   disc_correct = (jnp.argmax(language_logits, -1) == batch['language_id']) * real
   per_language = functools.partial(jax.ops.segment_sum, segment_ids=batch['language_id'],
                                    num_segments=num_languages)
-  return dict(mlm_correct=per_language(correct.sum(-1)), mlm_count=per_language(weights.sum(-1)),
-              mlm_nll=per_language(nll.sum(-1)), disc_correct=per_language(disc_correct),
-              rows=per_language(real))
+  return dict(slot_correct=per_language((correct[..., None] * weights).sum(1)),
+              slot_count=per_language(weights.sum(1)),
+              slot_nll=per_language((nll[..., None] * weights).sum(1)),
+              disc_correct=per_language(disc_correct), rows=per_language(real))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,5 +254,6 @@ def build_train_program(config: ml_collections.ConfigDict, mesh: jax.sharding.Me
       step=jax.jit(functools.partial(train_step, graphdef, config, num_languages, mesh),
                    in_shardings=(state_sh, batch_sh), out_shardings=(state_sh, replicated),
                    donate_argnums=0),
-      evaluate=jax.jit(functools.partial(eval_step, graphdef, num_languages),
+      evaluate=jax.jit(functools.partial(eval_step, graphdef, num_languages,
+                                         special_tokens.mask_id(config.model.vocab_size)),
                        in_shardings=(state_sh, batch_sh), out_shardings=replicated))

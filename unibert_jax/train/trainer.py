@@ -23,10 +23,13 @@ import numpy as np
 
 from unibert_jax import run_dir
 from unibert_jax import sharding
+from unibert_jax import special_tokens
 from unibert_jax.data import input_pipeline
+from unibert_jax.data import token_statistics
 from unibert_jax.perf import flops
 from unibert_jax.perf import mfu
 from unibert_jax.train import checkpointing
+from unibert_jax.train import losses
 from unibert_jax.train import metrics_writer
 from unibert_jax.train import preemption
 from unibert_jax.train import profiling
@@ -156,22 +159,48 @@ class ThroughputMeter:
         mfu=mfu.mfu(self.step_flops, seconds_per_step, self.devices, self.peak))
 
 
-def evaluate_held_out(program, state, eval_batches, language_names) -> dict:
-  """Held-out MLM and discriminator accuracy, overall and per language."""
+def unigram_baseline(config, facts: state_lib.RunFacts, eval_batches) -> dict[str, float]:
+  """What knowing only the training split's token frequencies scores on the held-out <mask>
+  slots: the most-frequent-token accuracy and the unigram cross-entropy."""
+  packed, _ = input_pipeline.load_split(config, facts.data_dir, facts.tokenizer_dir, 'train')
+  baseline = token_statistics.UnigramBaseline.from_token_ids(packed.input_ids,
+                                                             config.model.vocab_size)
+  mask_id = special_tokens.mask_id(config.model.vocab_size)
+  targets, weights = [], []
+  for batch in eval_batches:
+    kinds = np.asarray(losses.slot_kinds(batch['input_ids'], batch['mlm_positions'],
+                                         batch['mlm_targets'], mask_id))
+    targets.append(batch['mlm_targets'])
+    weights.append(batch['mlm_weights'] * batch['is_real'][:, None] * (kinds == losses.MASK_SLOT))
+  scores = baseline.scores(np.concatenate(targets), np.concatenate(weights))
+  return {'eval_mask_baseline_accuracy': scores['most_frequent_accuracy'],
+          'eval_mask_unigram_loss': scores['unigram_loss']}
+
+
+def evaluate_held_out(program, state, eval_batches, language_names,
+                      baseline: dict[str, float]) -> dict:
+  """Held-out MLM figures per slot kind (<mask>, random, kept) beside the unigram baseline,
+  and the discriminator's accuracy; the <mask> accuracy also per language."""
   totals = None
   for batch in eval_batches:
     out = program.evaluate(state, program.put_batch(batch, kind='eval'))
     totals = out if totals is None else jax.tree.map(jax.numpy.add, totals, out)
   totals = jax.device_get(totals)
-  correct, count, rows = totals['mlm_correct'], totals['mlm_count'], totals['rows']
-  per_language = {name: round(float(correct[i] / count[i]), 4)
-                  for i, name in enumerate(language_names) if count[i] > 0}
+  correct, count, nll = totals['slot_correct'], totals['slot_count'], totals['slot_nll']
+  figures = {}
+  for index, kind in enumerate(losses.SLOT_KINDS):
+    slots = max(float(count[:, index].sum()), 1e-12)
+    figures[f'eval_{kind}_accuracy'] = float(correct[:, index].sum()) / slots
+    figures[f'eval_{kind}_loss'] = float(nll[:, index].sum()) / slots
+  mask = losses.MASK_SLOT
+  per_language = {name: round(float(correct[i, mask] / count[i, mask]), 4)
+                  for i, name in enumerate(language_names) if count[i, mask] > 0}
   return {
-      'eval_mlm_accuracy': float(correct.sum() / max(count.sum(), 1)),
-      'eval_mlm_loss': float(totals['mlm_nll'].sum() / max(count.sum(), 1)),
-      'eval_mlm_accuracy_language_mean': float(np.mean(list(per_language.values()) or [0.0])),
-      'eval_disc_accuracy': float(totals['disc_correct'].sum() / max(rows.sum(), 1)),
-      'eval_mlm_accuracy_per_language': per_language,
+      **figures, **baseline,
+      'eval_all_slots_accuracy': float(correct.sum() / max(count.sum(), 1e-12)),
+      'eval_mask_accuracy_language_mean': float(np.mean(list(per_language.values()) or [0.0])),
+      'eval_disc_accuracy': float(totals['disc_correct'].sum() / max(totals['rows'].sum(), 1)),
+      'eval_mask_accuracy_per_language': per_language,
   }
 
 
@@ -220,6 +249,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   eval_batches = input_pipeline.make_eval_batches(
       config, facts.data_dir, facts.tokenizer_dir, 'validation', jax.process_index(),
       jax.process_count())
+  baseline = unigram_baseline(config, facts, eval_batches)
 
   # Checkpoints: resume where the newest good one left off.
   checkpointer = checkpointing.Checkpointer(run.checkpoints, keep=config.train.keep_checkpoints)
@@ -259,8 +289,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         writer.write(step, last_metrics)
         writer.progress(step, last_metrics)
       if itstime(step, config.train.eval_every, steps):
-        last_eval = evaluate_held_out(program, state, eval_batches, facts.languages)
+        last_eval = evaluate_held_out(program, state, eval_batches, facts.languages, baseline)
         writer.write(step, last_eval, kind='eval')
+        writer.eval_progress(step, last_eval)
       if itstime(step, config.train.checkpoint_every, steps):
         save(step)
       if guard.should_stop(step) and step < steps:
