@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -226,3 +227,24 @@ def test_checksums_do_not_depend_on_the_mesh():
 
 
 
+
+
+@ignore_abandoned_reads
+def test_reads_finishing_after_a_failed_restore_print_no_traceback(tmp_path, capfd,
+                                                                     monkeypatch):
+  """TensorStore reports a read that completes after Orbax's loop closed; that is not an error."""
+  import asyncio  # pylint: disable=g-import-not-at-top
+  import tensorstore as ts  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(sys, 'unraisablehook', sys.__unraisablehook__)  # as outside pytest
+  directory = tmp_path / 'ckpt'
+  save_steps(directory, [1])
+  flip_one_bit(largest_array_file(directory / '1'))
+  with checkpointing.Checkpointer(directory) as checkpointer:
+    with pytest.raises(checkpointing.CheckpointRestoreError):
+      checkpointer.restore(abstract_of(make_state(0)))
+  loop = asyncio.new_event_loop()
+  loop.close()
+  promise, future = ts.Promise.new()
+  future.add_done_callback(lambda _: loop.call_soon_threadsafe(print))
+  promise.set_result(1)   # the callback raises 'Event loop is closed' inside TensorStore
+  assert 'Traceback' not in capfd.readouterr().err

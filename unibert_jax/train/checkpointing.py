@@ -41,6 +41,7 @@ import dataclasses
 import functools
 import json
 import logging
+import sys
 import time
 from typing import Any
 
@@ -478,6 +479,7 @@ class Checkpointer:
     return restored, None
 
   def _read_step(self, step: int, abstract_state: Any) -> tuple[Restored, dict | None]:
+    _quiet_late_read_callbacks()
     start = time.perf_counter()
     step_dir = self.directory / str(step)
     items = {_STATE: ocp.args.StandardRestore(abstract_state),
@@ -497,6 +499,30 @@ class Checkpointer:
                         data_state=result[_DATA] if _DATA in items else None,
                         config_dict=result[_CONFIG], meta=result[_META])
     return restored, result[_INTEGRITY] if _INTEGRITY in items else None
+
+
+def _quiet_late_read_callbacks() -> None:
+  """Logs, instead of printing a traceback, the callbacks of reads that outlive a failed restore.
+
+  When one array of a damaged step fails to read, Orbax's event loop closes while TensorStore
+  still finishes the step's other reads; their done-callbacks then find the loop closed and
+  TensorStore reports that as an unraisable error, a bare traceback on stderr. The restore has
+  already failed and been handled, so the traceback only buries the one-line error.
+  """
+  if getattr(sys.unraisablehook, 'quiets_late_reads', False):
+    return
+  default_hook = sys.unraisablehook
+
+  def hook(unraisable):
+    if (isinstance(unraisable.exc_value, RuntimeError) and
+        str(unraisable.exc_value) == 'Event loop is closed'):
+      logger.debug('A read of an abandoned checkpoint restore finished after its event loop '
+                   'closed.')
+      return
+    default_hook(unraisable)
+
+  hook.quiets_late_reads = True
+  sys.unraisablehook = hook
 
 
 def read_config(directory: str | epath.PathLike, step: int | None = None) -> dict[str, Any]:
