@@ -46,6 +46,8 @@ def model_config(shape: str) -> ml_collections.ConfigDict:
       attention_dropout=0.1,
       layer_norm_eps=1e-5,        # XLM-R's value.
       initializer_range=0.02,
+      position_init='normal',     # 'normal' | 'sinusoidal' (the table's start; see encoder.py)
+      norm_placement='post',      # 'post' (XLM-R) | 'pre' (XLM-R XL); see encoder.py
       dtype='bfloat16',           # compute dtype; parameters stay float32.
       matmul_dtype='',            # matmul operands ('' = dtype); always float32 accumulation
       param_dtype='float32',
@@ -123,6 +125,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       steps=125_000,
       learning_rate=6e-4,
       warmup_steps=10_000,
+      final_lr_fraction=0.0,      # the learning rate at the last step, as a share of the peak
       weight_decay=0.01,
       b1=0.9,
       b2=0.98,

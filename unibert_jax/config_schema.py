@@ -21,6 +21,7 @@ from unibert_jax import special_tokens
 from unibert_jax.data import corpus
 from unibert_jax.data import languages
 from unibert_jax.data import sampling
+from unibert_jax.data import tokenizer
 from unibert_jax.model import adversary
 from unibert_jax.model import encoder
 from unibert_jax.model import shapes
@@ -119,8 +120,8 @@ FIELDS: tuple[Field, ...] = (
     _text('data.data_dir'),
     _text('data.cache_dir'),
     _text('data.tokenizer_dir'),
-    _int('data.vocab_size', special_tokens.COUNT + 1,
-         note='the special tokens and at least one piece'),
+    _int('data.vocab_size', tokenizer.MIN_VOCAB_SIZE,
+         note='the special tokens, the 256 byte pieces and as many more'),
     _int('data.max_len', 3, note='<s>, </s> and at least one token'),
     _int('data.max_predictions', 1),
     _float('data.mask_rate', 0.0, 1.0, low_open=True, high_open=True),
@@ -154,6 +155,8 @@ FIELDS: tuple[Field, ...] = (
     _choice('model.remat', encoder.REMATS),
     Field('model.scan_layers', bool),
     _choice('model.attention_impl', encoder.ATTENTION_IMPLS),
+    _choice('model.position_init', encoder.POSITION_INITS),
+    _choice('model.norm_placement', encoder.NORM_PLACEMENTS),
     # adversary
     _int('adversary.hidden_size', 1),
     _int('adversary.num_layers', 0),
@@ -182,6 +185,7 @@ FIELDS: tuple[Field, ...] = (
     _int('train.steps', 1),
     _float('train.learning_rate', 0.0, low_open=True, note=_POSITIVE),
     _int('train.warmup_steps', 0),
+    _float('train.final_lr_fraction', 0.0, 1.0),
     _float('train.weight_decay', 0.0),
     _float('train.b1', 0.0, 1.0, high_open=True, note="Adam's first-moment decay"),
     _float('train.b2', 0.0, 1.0, high_open=True, note="Adam's second-moment decay"),

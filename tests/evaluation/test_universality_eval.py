@@ -139,6 +139,20 @@ def test_universality_figures_fall_back_to_the_first_language_as_pivot():
   assert 'retrieval_top1_vs_de' in figures['retrieval']
 
 
+def test_one_language_skips_the_figures_that_need_two(tmp_path, capsys):
+  paragraphs = _synthetic_paragraphs(['en'])
+  features = np.random.default_rng(2).normal(size=(len(paragraphs.texts), 8))
+  figures = evaluation.universality_figures(features, paragraphs, ['en'])
+  assert figures['retrieval']['retrieval_top1'] is None
+  assert figures['probe']['language_probe_accuracy'] is None
+  assert 'need two languages' in figures['probe']['skipped']
+  assert 'one language (en)' in capsys.readouterr().out
+  report = dict(_report(), retrieval_top1=None, retrieval_chance=None,
+                language_probe_accuracy=None, language_probe_chance=None)
+  report['per_language']['retrieval_vs_pivot'] = {}
+  evaluation.plot_evaluation(report, str(tmp_path / 'eval.png'))   # draws what there is
+
+
 def _report():
   return {
       'retrieval_top1': 0.4, 'retrieval_chance': 0.1, 'language_probe_accuracy': 0.7,

@@ -115,6 +115,27 @@ def test_export_loads_into_transformers_and_matches_jax_logits(exported):
   np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=0)
 
 
+def test_pre_ln_exports_as_xlm_roberta_xl_with_the_same_logits(tokenizer_dir, tmp_path):
+  model_cfg = model_config()
+  model_cfg.norm_placement = 'pre'
+  params = random_params(model_cfg, seed=1)
+  out_dir = hf_io.export_encoder(params, model_cfg, tokenizer_dir, str(tmp_path / 'xl'))
+  model, info = load_hf(out_dir)
+  assert_clean_loading(info)
+  assert type(model).__name__ == 'XLMRobertaXLForMaskedLM'
+  batch = tokenize(out_dir)
+  expected = jax_logits(hf_io.build_encoder(model_cfg, params), batch)
+  # The same weights read as post-LN give other logits: the placement is not a no-op.
+  post_cfg = model_config()
+  assert np.abs(jax_logits(hf_io.build_encoder(post_cfg, params), batch) - expected).max() > 0.1
+  np.testing.assert_allclose(torch_logits(model, batch), expected, atol=1e-4, rtol=0)
+  encoder, imported_cfg = hf_io.load_hf_encoder(out_dir)
+  assert imported_cfg.norm_placement == 'pre'
+  imported = flat(encoder)
+  for name, value in flat(params).items():
+    np.testing.assert_array_equal(imported[name], value, err_msg=name)
+
+
 def test_exported_tokenizer_gives_the_training_ids(exported, tokenizer_dir):
   out_dir, _, _ = exported
   ours = tokenizers.Tokenizer.from_file(os.path.join(tokenizer_dir, 'tokenizer.json'))

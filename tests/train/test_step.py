@@ -1,12 +1,14 @@
 """The fused train step: non-finite guard, gradient accumulation, KD on/off, dropout keys."""
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
 from tests.helpers import sharded_steps
 from unibert_jax import sharding
 from unibert_jax.train import state as state_lib
+from unibert_jax.train import step as step_lib
 
 
 def _program(config, distill=True):
@@ -101,3 +103,14 @@ def test_scan_and_remat_give_the_same_step(option):
   assert float(metrics['loss']) == pytest.approx(float(reference['loss']), rel=1e-5)
   for a, b in zip(_leaves(reference_state), _leaves(state)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('final_fraction', [0.0, 0.25, 1.0])
+def test_learning_rate_warms_up_then_decays_to_its_final_share(final_fraction):
+  train_cfg = ml_collections.ConfigDict(dict(steps=100, warmup_steps=10, learning_rate=1e-3,
+                                             final_lr_fraction=final_fraction))
+  schedule = step_lib.learning_rate_schedule(train_cfg)
+  assert float(schedule(5)) == pytest.approx(5e-4)
+  assert float(schedule(10)) == pytest.approx(1e-3)
+  assert float(schedule(100)) == pytest.approx(1e-3 * final_fraction, rel=1e-5, abs=1e-12)
+  assert float(schedule(55)) == pytest.approx(1e-3 * (1 + final_fraction) / 2)

@@ -10,9 +10,13 @@ shifts ids by the fairseq offset and `XLMRobertaTokenizer(vocab_file=...)` yield
 The normalizer is SentencePiece's own `nmt_nfkc` table (`Precompiled`), then whitespace is
 trimmed and runs of spaces collapsed, so the ids equal `spm.model`'s ids.
 
+Byte fallback: the 256 byte pieces <0x00>..<0xFF> follow <unk> (ids 4..259), so a character
+that has no piece of its own (a script the corpus lacked) becomes the bytes of its UTF-8 form
+instead of <unk>, in SentencePiece and in `tokenizers` alike.
+
 Round trip: decode(encode(x)) == normalize(x), i.e. NFKC (with SentencePiece's NMT tweaks:
 control characters dropped, whitespace variants made spaces), trimmed, one space between
-words; characters outside the vocabulary (<unk>) are lost.
+words. No character is lost to <unk>.
 """
 
 import collections
@@ -40,6 +44,8 @@ SPECIAL_TOKENS_FILE = 'special_tokens_map.json'
 SPM_FILE = 'spm.model'   # not `sentencepiece.bpe.model`: transformers would convert that one
 METASPACE = '\u2581'
 
+BYTE_PIECES = 256
+MIN_VOCAB_SIZE = 2 * BYTE_PIECES   # the byte pieces and as many real ones
 CHARACTER_COVERAGE = 0.9995
 # Below this share of the vocabulary for single characters, the character coverage is lowered
 # (small vocabularies over many scripts: 107 languages need ~2000 characters for 0.9995).
@@ -95,16 +101,16 @@ def _character_coverage(texts: Sequence[str], vocab_size: int) -> float:
   total = sum(counts.values())
   frequencies = np.sort(np.fromiter(counts.values(), dtype=np.int64))[::-1]
   covered = np.cumsum(frequencies) / total   # covered[k-1]: share of the top k characters
-  budget = int(vocab_size * MAX_CHARACTER_SHARE)
+  budget = int((vocab_size - BYTE_PIECES) * MAX_CHARACTER_SHARE)
   if covered[min(budget, len(covered)) - 1] >= CHARACTER_COVERAGE:
     return CHARACTER_COVERAGE
   coverage = max(float(np.floor(covered[budget - 1] * 1e4) / 1e4), MIN_CHARACTER_COVERAGE)
   needed = int(np.searchsorted(covered, coverage) + 1)
-  if needed > vocab_size - special_tokens.COUNT:
+  if needed > vocab_size - special_tokens.COUNT - BYTE_PIECES:
     raise ValueError(
         f'data.vocab_size={vocab_size} cannot hold the {needed} characters that cover '
-        f'{coverage:.0%} of the text ({len(counts)} distinct); use data.vocab_size >= '
-        f'{2 * needed}.')
+        f'{coverage:.0%} of the text ({len(counts)} distinct) besides the {BYTE_PIECES} byte '
+        f'pieces; use data.vocab_size >= {2 * needed + BYTE_PIECES}.')
   logging.info('Character coverage lowered from %s to %s: %d distinct characters do not fit '
                'into %d%% of a %d vocabulary.', CHARACTER_COVERAGE, coverage, len(counts),
                int(100 * MAX_CHARACTER_SHARE), vocab_size)
@@ -133,6 +139,7 @@ def _run_trainer(texts: Sequence[str], vocab_size: int, model: io.BytesIO) -> No
       bos_id=BOS_ID, pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID,
       bos_piece=BOS, pad_piece=PAD, eos_piece=EOS, unk_piece=UNK,
       normalization_rule_name='nmt_nfkc',
+      byte_fallback=True,
       input_sentence_size=0, shuffle_input_sentence=False,  # the sample is already shuffled
       max_sentence_length=1 << 16,
       num_sub_iterations=EM_SUB_ITERATIONS, shrinking_factor=SHRINKING_FACTOR,
@@ -149,7 +156,9 @@ def build_tokenizer_json(model_proto: bytes) -> tokenizers.Tokenizer:
     raise ValueError(f'The SentencePiece model starts with {vocab[:4]}, not {BOS} {PAD} {EOS} '
                      f'{UNK}.')
   vocab.append((MASK, 0.0))
-  tokenizer = tokenizers.Tokenizer(models.Unigram(vocab, unk_id=UNK_ID, byte_fallback=False))
+  byte_fallback = any(piece.type == piece.BYTE for piece in proto.pieces)
+  tokenizer = tokenizers.Tokenizer(models.Unigram(vocab, unk_id=UNK_ID,
+                                                  byte_fallback=byte_fallback))
   tokenizer.normalizer = normalizers.Sequence([
       normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap),
       normalizers.Strip(left=True, right=True),
@@ -157,8 +166,10 @@ def build_tokenizer_json(model_proto: bytes) -> tokenizers.Tokenizer:
   ])
   tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(
       replacement=METASPACE, prepend_scheme='always', split=True)
-  tokenizer.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme='always',
-                                         split=True)
+  # Byte pieces first become the characters they spell, then the metaspaces become spaces.
+  tokenizer.decoder = decoders.Sequence([
+      decoders.ByteFallback(),
+      decoders.Metaspace(replacement=METASPACE, prepend_scheme='always', split=True)])
   tokenizer.add_special_tokens([
       AddedToken(BOS, special=True, normalized=False),
       AddedToken(PAD, special=True, normalized=False),
@@ -175,7 +186,9 @@ def build_tokenizer_json(model_proto: bytes) -> tokenizers.Tokenizer:
 def _write_hf_files(out_dir: str, model_max_length: int) -> None:
   special = {'bos_token': BOS, 'eos_token': EOS, 'unk_token': UNK, 'sep_token': EOS,
              'pad_token': PAD, 'cls_token': BOS, 'mask_token': MASK}
-  config = dict(special, tokenizer_class='XLMRobertaTokenizer',
+  # The generic class loads tokenizer.json as written. XLMRobertaTokenizer would rebuild the
+  # model from the vocabulary without byte fallback (transformers 5), turning bytes into <unk>.
+  config = dict(special, tokenizer_class='PreTrainedTokenizerFast',
                 model_max_length=model_max_length, clean_up_tokenization_spaces=False)
   for name, content in ((CONFIG_FILE, config), (SPECIAL_TOKENS_FILE, special)):
     with open(os.path.join(out_dir, name), 'w', encoding='utf-8') as f:
@@ -195,9 +208,9 @@ def train_tokenizer(texts_by_language: dict[str, list[str]], vocab_size: int, ou
   SentencePiece model, for reference). Written to a temporary dir and renamed at the end, so a
   dir with tokenizer.json is always complete.
   """
-  if vocab_size < 100:
+  if vocab_size < MIN_VOCAB_SIZE:
     raise ValueError(f'data.vocab_size={vocab_size} is too small for a multilingual '
-                     f'tokenizer; use at least a few thousand.')
+                     f'tokenizer with {BYTE_PIECES} byte pieces; use at least a few thousand.')
   texts = sample_texts(texts_by_language, alpha, seed, num_texts, language_counts)
   if not texts:
     raise ValueError('No text to train the tokenizer on; check data.languages and the corpus.')

@@ -175,11 +175,33 @@ def _choose_pivot(names: Sequence[str], pivot: str) -> str:
   return pivot if pivot in names else sorted(names)[0]
 
 
+ONE_LANGUAGE_NOTE = ('cross-lingual retrieval and the language probe need two languages; '
+                     'skipped')
+
+
+def _one_language_figures(name: str) -> dict:
+  """What a one-language run reports instead: the figures are None, with the reason."""
+  print(f'== evaluation: one language ({name}): {ONE_LANGUAGE_NOTE}.', flush=True)
+  retrieval = {'retrieval_top1': None, f'retrieval_top1_vs_{name}': None,
+               'retrieval_chance': None, 'retrieval_pivot': name, 'retrieval_paragraphs': 0,
+               'skipped': ONE_LANGUAGE_NOTE,
+               **{key: {} for key in ('per_language', 'per_language_to_pivot',
+                                      'per_language_from_pivot', 'per_language_all_pairs')}}
+  probe = {'language_probe_accuracy': None, 'language_probe_chance': None,
+           'skipped': ONE_LANGUAGE_NOTE}
+  return {'retrieval': retrieval, 'probe': probe}
+
+
 def universality_figures(features: np.ndarray, paragraphs: Paragraphs,
                          language_names: Sequence[str], pivot: str = 'en') -> dict:
-  """Retrieval and language-probe figures from pooled features of the held-out paragraphs."""
+  """Retrieval and language-probe figures from pooled features of the held-out paragraphs.
+
+  With one language only, both are skipped (None, and a note saying why).
+  """
   present_ids = sorted(set(paragraphs.language_ids.tolist()))
   names = [language_names[i] for i in present_ids]
+  if len(names) < 2:
+    return _one_language_figures(names[0])
   pivot = _choose_pivot(names, pivot)
   # One document per language: rows in document order, so a repeated key keeps the first.
   order = sorted(range(len(paragraphs.texts)), key=lambda i: paragraphs.document_ids[i])
@@ -293,7 +315,8 @@ def plot_evaluation(report: Mapping, path: str) -> None:
   x = np.arange(len(languages))
   pivot = report['retrieval_pivot']
   axes[0].bar(x, [retrieval.get(l, np.nan) for l in languages], color='tab:blue')
-  axes[0].axhline(report['retrieval_chance'], color='gray', linestyle='--', label='chance')
+  if report['retrieval_chance'] is not None:
+    axes[0].axhline(report['retrieval_chance'], color='gray', linestyle='--', label='chance')
   axes[0].set_title(f'Retrieval top-1 vs {pivot} (mean of both directions)')
   axes[1].bar(x, [mlm.get(l, np.nan) for l in languages], color='tab:green')
   axes[1].set_title('MLM accuracy (held-out articles)')
@@ -303,8 +326,11 @@ def plot_evaluation(report: Mapping, path: str) -> None:
     axis.set_xlim(-1, len(languages))
   axes[0].legend(loc='upper right')
   names = ['retrieval top-1', 'language probe', 'MLM accuracy']
-  values = [report['retrieval_top1'], report['language_probe_accuracy'], report['mlm_accuracy']]
-  chance = [report['retrieval_chance'], report['language_probe_chance'], np.nan]
+  nan_if_none = lambda value: np.nan if value is None else value   # one-language runs
+  values = [nan_if_none(report[key]) for key in ('retrieval_top1', 'language_probe_accuracy',
+                                                  'mlm_accuracy')]
+  chance = [nan_if_none(report['retrieval_chance']),
+            nan_if_none(report['language_probe_chance']), np.nan]
   axes[2].bar(np.arange(3) - 0.2, values, 0.4, label='model')
   axes[2].bar(np.arange(3) + 0.2, chance, 0.4, color='gray', label='chance')
   axes[2].set_xticks(np.arange(3), names)

@@ -1,5 +1,9 @@
 """The Hugging Face `XLMRobertaForMaskedLM` format of the encoder: export and import.
 
+A pre-LN encoder (model.norm_placement='pre') is `XLMRobertaXLForMaskedLM` instead: the same
+parameters, with its three LayerNorms under other names (before attention, before the
+feed-forward, after the last layer) and none after the embeddings.
+
 The conversion is one table of parameter names (ours -> Hugging Face) with a transform hook per
 entry: torch `Linear.weight` is [out, in], the transpose of an NNX kernel [in, out]; everything
 else is copied. The MLM decoder is tied to the word embeddings on both sides, so the export
@@ -70,29 +74,48 @@ def _norm(path: tuple[str, ...], hf: str) -> list[ParamMapping]:
           ParamMapping(path + ('bias',), f'{hf}.bias')]
 
 
-def _layer_table(i: int) -> list[ParamMapping]:
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+  """The transformers class of one norm placement, and where its LayerNorms sit."""
+  hf_class: str
+  model_type: str
+  embedding_norm: str   # our `embedding_norm`: after the embeddings (post) or the last layer
+  attention_norm: str   # within layer i
+  output_norm: str      # within layer i
+
+
+ARCHITECTURES = {
+    'post': Architecture('XLMRobertaForMaskedLM', 'xlm-roberta', 'roberta.embeddings.LayerNorm',
+                         'attention.output.LayerNorm', 'output.LayerNorm'),
+    'pre': Architecture('XLMRobertaXLForMaskedLM', 'xlm-roberta-xl', 'roberta.encoder.LayerNorm',
+                        'attention.self_attn_layer_norm', 'LayerNorm'),
+}
+
+
+def _layer_table(i: int, arch: Architecture) -> list[ParamMapping]:
   ours, hf = ('layers', str(i)), f'roberta.encoder.layer.{i}'
   return [
       *_dense(ours + ('attention', 'query'), f'{hf}.attention.self.query'),
       *_dense(ours + ('attention', 'key'), f'{hf}.attention.self.key'),
       *_dense(ours + ('attention', 'value'), f'{hf}.attention.self.value'),
       *_dense(ours + ('attention', 'output'), f'{hf}.attention.output.dense'),
-      *_norm(ours + ('attention_norm',), f'{hf}.attention.output.LayerNorm'),
+      *_norm(ours + ('attention_norm',), f'{hf}.{arch.attention_norm}'),
       *_dense(ours + ('intermediate',), f'{hf}.intermediate.dense'),
       *_dense(ours + ('output',), f'{hf}.output.dense'),
-      *_norm(ours + ('output_norm',), f'{hf}.output.LayerNorm'),
+      *_norm(ours + ('output_norm',), f'{hf}.{arch.output_norm}'),
   ]
 
 
-def name_table(num_layers: int) -> list[ParamMapping]:
-  """Every encoder parameter with its `XLMRobertaForMaskedLM` name (decoder tied, so absent)."""
+def name_table(num_layers: int, norm_placement: str = 'post') -> list[ParamMapping]:
+  """Every encoder parameter with its Hugging Face name (decoder tied, so absent)."""
+  arch = ARCHITECTURES[norm_placement]
   return [
       ParamMapping(('word_embeddings',), 'roberta.embeddings.word_embeddings.weight'),
       ParamMapping(('position_embeddings',), 'roberta.embeddings.position_embeddings.weight'),
       ParamMapping(('token_type_embeddings',),
                    'roberta.embeddings.token_type_embeddings.weight'),
-      *_norm(('embedding_norm',), 'roberta.embeddings.LayerNorm'),
-      *[m for i in range(num_layers) for m in _layer_table(i)],
+      *_norm(('embedding_norm',), arch.embedding_norm),
+      *[m for i in range(num_layers) for m in _layer_table(i, arch)],
       *_dense(('head_dense',), 'lm_head.dense'),
       *_norm(('head_norm',), 'lm_head.layer_norm'),
       ParamMapping(('head_bias',), 'lm_head.bias'),
@@ -116,10 +139,11 @@ def encoder_params(encoder_or_params: Any) -> dict:
   return trees.unflatten({path: np.asarray(jax.device_get(value)) for path, value in flat.items()})
 
 
-def to_hf_tensors(params: dict, num_layers: int) -> dict[str, np.ndarray]:
+def to_hf_tensors(params: dict, num_layers: int,
+                  norm_placement: str = 'post') -> dict[str, np.ndarray]:
   """Our encoder parameters -> {HF name: float32 array}; every parameter must be mapped."""
   flat = trees.flatten(params)
-  table = name_table(num_layers)
+  table = name_table(num_layers, norm_placement)
   unmapped = sorted('/'.join(p) for p in set(flat) - {m.path for m in table})
   missing = sorted('/'.join(m.path) for m in table if m.path not in flat)
   if unmapped or missing:
@@ -147,7 +171,7 @@ def _legacy_alias(name: str) -> str:
 
 
 def from_hf_tensors(tensors: dict[str, np.ndarray], num_layers: int, where: str = 'the checkpoint',
-                    dtype: Any = np.float32) -> dict:
+                    dtype: Any = np.float32, norm_placement: str = 'post') -> dict:
   """{HF name: array} -> our encoder parameters (nested dict with string keys)."""
   tensors = {_legacy_alias(name): value for name, value in tensors.items()}
   prefix = _body_prefix(set(tensors), where)
@@ -171,7 +195,7 @@ def from_hf_tensors(tensors: dict[str, np.ndarray], num_layers: int, where: str 
     # Inputs never carry token_type_ids here, so only type 0 is ever used.
     renamed['roberta.embeddings.token_type_embeddings.weight'] = token_types[:1]
   flat = {}
-  for m in name_table(num_layers):
+  for m in name_table(num_layers, norm_placement):
     if m.hf_name not in renamed:
       raise ValueError(f'{where} has no tensor {m.hf_name!r} (with body prefix {prefix!r}); it '
                        'is not a complete XLM-R-family masked-LM checkpoint.')
@@ -182,10 +206,11 @@ def from_hf_tensors(tensors: dict[str, np.ndarray], num_layers: int, where: str 
 # --- config.json <-> model config ------------------------------------------------------------
 
 def hf_config(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The `config.json` of XLMRobertaForMaskedLM for our model config."""
+  """The `config.json` of XLMRobertaForMaskedLM (XLMRobertaXLForMaskedLM if pre-LN)."""
+  arch = ARCHITECTURES[norm_placement_of(model_cfg)]
   return {
-      'architectures': ['XLMRobertaForMaskedLM'],
-      'model_type': 'xlm-roberta',
+      'architectures': [arch.hf_class],
+      'model_type': arch.model_type,
       'vocab_size': int(model_cfg.vocab_size),
       'hidden_size': int(model_cfg.hidden_size),
       'num_hidden_layers': int(model_cfg.num_layers),
@@ -206,6 +231,10 @@ def hf_config(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
       'use_cache': False,
       'dtype': 'float32',
   }
+
+
+def norm_placement_of(model_cfg: ml_collections.ConfigDict) -> str:
+  return 'pre' if encoder_lib.is_pre_norm(model_cfg) else 'post'
 
 
 def model_config_from_hf(config: dict[str, Any], dtype: str = 'float32',
@@ -243,6 +272,7 @@ def model_config_from_hf(config: dict[str, Any], dtype: str = 'float32',
         remat='none',
         scan_layers=False,
         attention_impl='auto',
+        norm_placement='pre' if config.get('model_type') == 'xlm-roberta-xl' else 'post',
     ))
   except KeyError as error:
     raise ValueError(f'{where} lacks the field {error.args[0]!r}; it is not an XLM-R-family '
@@ -298,7 +328,8 @@ def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
     out_dir: created or overwritten file by file (written aside, then moved in).
     card: model card fields (see model_card.render); None writes a minimal card.
   """
-  tensors = to_hf_tensors(encoder_params(encoder_or_params), int(model_cfg.num_layers))
+  tensors = to_hf_tensors(encoder_params(encoder_or_params), int(model_cfg.num_layers),
+                          norm_placement_of(model_cfg))
   expected = (int(model_cfg.vocab_size), int(model_cfg.hidden_size))
   if tensors['roberta.embeddings.word_embeddings.weight'].shape != expected:
     raise ValueError(f'The word embeddings have shape '
@@ -387,5 +418,6 @@ def load_hf_encoder(
   model_cfg = model_config_from_hf(read_hf_config(hf_dir), dtype, param_dtype,
                                    where=os.path.join(hf_dir, CONFIG_FILE))
   params = from_hf_tensors(read_hf_tensors(hf_dir), model_cfg.num_layers, where=hf_dir,
-                           dtype=np.dtype(jax.numpy.dtype(param_dtype)))
+                           dtype=np.dtype(jax.numpy.dtype(param_dtype)),
+                           norm_placement=model_cfg.norm_placement)
   return build_encoder(model_cfg, params), model_cfg

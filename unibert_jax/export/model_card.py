@@ -52,7 +52,9 @@ def render(card: dict[str, Any], hf_config: dict[str, Any]) -> str:
           'language discriminator behind a gradient-reversal layer, and distillation from a '
           "teacher's cached top-k logits). The discriminator is a training device only and is "
           'not part of this export.'),
-      '', f'Architecture: `XLMRobertaForMaskedLM` (post-LN, exact GELU, tied decoder); {size}.',
+      '', f'Architecture: `{hf_config["architectures"][0]}` '
+      f'({"pre" if "XL" in hf_config["architectures"][0] else "post"}-LN, exact GELU, tied '
+      f'decoder); {size}.',
   ]
   if languages:
     lines += ['', f'Languages ({len(languages)}): {", ".join(languages)}.']

@@ -1,9 +1,15 @@
-"""XLM-R-compatible post-LN encoder in Flax NNX: embeddings, transformer layers, tied MLM head.
+"""XLM-R-compatible encoder in Flax NNX: embeddings, transformer layers, tied MLM head.
 
 The parameter layout maps one to one onto Hugging Face `XLMRobertaForMaskedLM`
 (export/hf_format.py): learned positions offset by pad_id + 1, a one-row token-type table, exact
 erf GELU, LayerNorm eps from the config, and an MLM head (dense, GELU, LayerNorm, decoder tied
 to the word embeddings, bias). One `Encoder` class serves teacher and student.
+
+`model.norm_placement`: 'post' (BERT, XLM-R: LayerNorm after each residual sum and after the
+embeddings) or 'pre' (LayerNorm before each sublayer, none after the embeddings, one after the
+last layer), which is `XLMRobertaXLForMaskedLM`'s layout. Pre-LN leaves the residual stream
+unnormalised, so the gradient reaches the lower layers undamped and higher learning rates are
+stable: small models leave the unigram plateau of MLM training sooner.
 
 Dropout takes an explicit key instead of an `nnx.Rngs` stream, so the model state holds
 parameters only (checkpoints and exports stay plain arrays) and layers can be scanned.
@@ -59,12 +65,24 @@ class SelfAttention(nnx.Module):
     return self.output(context.reshape(batch, length, d))
 
 
+NORM_PLACEMENTS = ('post', 'pre')
+
+
+def is_pre_norm(cfg) -> bool:
+  # Configs saved before the field existed are post-LN.
+  return cfg.get('norm_placement', 'post') == 'pre'
+
+
 class TransformerLayer(nnx.Module):
-  """Post-LN layer: x = LN(x + Attn(x)); x = LN(x + FFN(x)), as BERT and XLM-R."""
+  """Post-LN: x = LN(x + Attn(x)); x = LN(x + FFN(x)), as BERT and XLM-R.
+
+  Pre-LN: x = x + Attn(LN(x)); x = x + FFN(LN(x)), as XLM-R XL (same parameters).
+  """
 
   def __init__(self, cfg, *, rngs: nnx.Rngs):
     d, ff = cfg.hidden_size, cfg.intermediate_size
     self.dropout_rate = cfg.hidden_dropout
+    self.pre_norm = is_pre_norm(cfg)
     self.attention = SelfAttention(cfg, rngs=rngs)
     self.attention_norm = layers.LayerNorm(cfg, d, rngs=rngs)
     self.intermediate = layers.Dense(cfg, d, ff, ('embed', 'mlp'), rngs=rngs)
@@ -73,6 +91,11 @@ class TransformerLayer(nnx.Module):
 
   def __call__(self, x, attention_mask, dropout_key=None):
     keys = [None] * 3 if dropout_key is None else list(jax.random.split(dropout_key, 3))
+    if self.pre_norm:
+      x = x + layers.dropout(self.attention(self.attention_norm(x), attention_mask, keys[0]),
+                             self.dropout_rate, keys[1])
+      ffn = self.output(layers.gelu(self.intermediate(self.output_norm(x))))
+      return x + layers.dropout(ffn, self.dropout_rate, keys[2])
     attended = self.attention(x, attention_mask, keys[0])
     x = self.attention_norm(x + layers.dropout(attended, self.dropout_rate, keys[1]))
     ffn = self.output(layers.gelu(self.intermediate(x)))
@@ -85,10 +108,28 @@ _REMAT_POLICIES = {
 }
 REMATS = ('none', *_REMAT_POLICIES)
 ATTENTION_IMPLS = ('auto', 'xla', 'cudnn')   # 'auto': cuDNN flash attention on GPU
+POSITION_INITS = ('normal', 'sinusoidal')
+
+
+def sinusoidal_table(rows: int, d: int, scale: float) -> jax.Array:
+  """Transformer sinusoids, root-mean-square `scale` (that of the normal init's rows).
+
+  A start from which attending to the next or previous token is a linear map of the query,
+  since sin/cos of position + k are a rotation of those of the position. From a random table
+  a small model first has to discover neighbours, and sits on the unigram plateau meanwhile.
+  """
+  position = jnp.arange(rows, dtype=jnp.float32)[:, None]
+  frequency = 1.0 / 10_000 ** (jnp.arange(0, d, 2, dtype=jnp.float32) / d)
+  angles = position * frequency
+  table = jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1).reshape(rows, d)
+  return table * (scale * jnp.sqrt(2.0))
 
 
 class Encoder(nnx.Module):
-  """Embeddings, post-LN transformer layers and the tied MLM head."""
+  """Embeddings, transformer layers and the tied MLM head.
+
+  `embedding_norm` follows the embeddings (post-LN) or the last layer (pre-LN).
+  """
 
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     d = cfg.hidden_size
@@ -98,9 +139,12 @@ class Encoder(nnx.Module):
     self.compute_dtype = jnp.dtype(cfg.dtype)
     self.word_embeddings = nnx.Param(init(rngs.params(), (cfg.vocab_size, d), param_dtype),
                                      out_sharding=('vocab', 'embed'))
-    self.position_embeddings = nnx.Param(
-        init(rngs.params(), (cfg.max_position_embeddings, d), param_dtype),
-        out_sharding=(None, 'embed'))
+    positions_shape = (cfg.max_position_embeddings, d)
+    if cfg.get('position_init', 'normal') == 'sinusoidal':
+      positions = sinusoidal_table(*positions_shape, cfg.initializer_range).astype(param_dtype)
+    else:
+      positions = init(rngs.params(), positions_shape, param_dtype)
+    self.position_embeddings = nnx.Param(positions, out_sharding=(None, 'embed'))
     self.token_type_embeddings = nnx.Param(init(rngs.params(), (1, d), param_dtype),
                                            out_sharding=(None, 'embed'))
     self.embedding_norm = layers.LayerNorm(cfg, d, rngs=rngs)
@@ -114,8 +158,9 @@ class Encoder(nnx.Module):
     not_pad = (input_ids != special_tokens.PAD_ID).astype(jnp.int32)
     positions = jnp.cumsum(not_pad, axis=1) * not_pad + special_tokens.PAD_ID
     x = (self.word_embeddings[...][input_ids] + self.position_embeddings[...][positions]
-         + self.token_type_embeddings[...][0])
-    x = self.embedding_norm(x.astype(self.compute_dtype))
+         + self.token_type_embeddings[...][0]).astype(self.compute_dtype)
+    if not is_pre_norm(self.cfg):
+      x = self.embedding_norm(x)
     return layers.dropout(x, self.cfg.hidden_dropout, dropout_key)
 
   def __call__(self, input_ids, attention_mask, *, dropout_key=None):
@@ -127,10 +172,11 @@ class Encoder(nnx.Module):
         jax.random.split(dropout_key, self.cfg.num_layers + 1))
     x = self.embed(input_ids, keys[0])
     if self.cfg.scan_layers:
-      return self._scan_layers(x, attention_mask, dropout_key, keys[1:])
-    for layer, key in zip(self.layers, keys[1:]):
-      x = self._apply_layer(layer, x, attention_mask, key)
-    return x
+      x = self._scan_layers(x, attention_mask, dropout_key, keys[1:])
+    else:
+      for layer, key in zip(self.layers, keys[1:]):
+        x = self._apply_layer(layer, x, attention_mask, key)
+    return self.embedding_norm(x) if is_pre_norm(self.cfg) else x
 
   def _apply_layer(self, layer, x, attention_mask, key):
     if self.cfg.remat == 'none':

@@ -33,12 +33,16 @@ def uses_adversary(config: ml_collections.ConfigDict) -> bool:
 
 
 def learning_rate_schedule(train_cfg: ml_collections.ConfigDict) -> optax.Schedule:
-  """Linear warm-up to the peak, then linear decay to zero at the last step."""
+  """Linear warm-up to the peak, then linear decay to `final_lr_fraction` of it at the last step.
+
+  Short budgets should not decay to zero: the last steps would barely move the model.
+  """
   warmup = max(int(train_cfg.warmup_steps), 1)
   decay = max(int(train_cfg.steps) - warmup, 1)
+  final = train_cfg.learning_rate * train_cfg.get('final_lr_fraction', 0.0)
   return optax.join_schedules(
       [optax.linear_schedule(0.0, train_cfg.learning_rate, warmup),
-       optax.linear_schedule(train_cfg.learning_rate, 0.0, decay)], [warmup])
+       optax.linear_schedule(train_cfg.learning_rate, final, decay)], [warmup])
 
 
 def make_optimizer(train_cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
