@@ -15,6 +15,10 @@ Writes eval.json and eval.png into --out_dir (default <workdir>/eval, or ./eval_
 HF dir>) and prints one JSON line with retrieval_top1, retrieval_chance,
 language_probe_accuracy, language_probe_chance and mlm_accuracy. Takes about a minute for the
 demo model on 2 CPU cores.
+
+With --hf and --fill_mask it also scores the directory in `transformers` itself: fill-mask
+accuracy on 15 % of the held-out tokens, next to always answering the most frequent token
+(evaluation/fill_mask.py).
 """
 
 import os
@@ -30,6 +34,7 @@ from unibert_jax import config_schema
 from unibert_jax import run_dir
 from unibert_jax.data import corpus
 from unibert_jax.data import prepare
+from unibert_jax.evaluation import fill_mask
 from unibert_jax.evaluation import universality_eval
 from unibert_jax.export import from_run
 from unibert_jax.export import hf_format
@@ -39,6 +44,8 @@ _HF = flags.DEFINE_string('hf', None, 'Hugging Face XLM-R-family directory to ev
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Prepared corpus; see the module docstring.')
 _OUT_DIR = flags.DEFINE_string('out_dir', None, 'Where eval.json and eval.png go.')
 _STEP = flags.DEFINE_integer('step', None, 'With --workdir: the checkpoint step (default: newest).')
+_FILL_MASK = flags.DEFINE_bool(
+    'fill_mask', False, 'With --hf: also the fill-mask accuracy in transformers (torch).')
 _PIVOT = flags.DEFINE_string('pivot', 'en', 'Reference language of retrieval_top1_vs_<pivot>.')
 _CONFIG = config_flags.DEFINE_config_file(
     'config', os.path.join(ROOT, 'configs', 'demo.py'),
@@ -83,6 +90,8 @@ def main(argv):
     out_dir = _OUT_DIR.value or os.path.join(os.getcwd(), f'eval_{name}')
   summary = universality_eval.evaluate_encoder(encoder, tokenizer_dir, data_dir, config,
                                                out_dir, pivot=_PIVOT.value)
+  if _FILL_MASK.value and _HF.value:
+    summary |= fill_mask.fill_mask_accuracy(_HF.value, data_dir, config.data.max_len)
   cli.print_json(summary | {'out_dir': out_dir})
 
 

@@ -1,4 +1,4 @@
-"""The 107 default languages and the lookups between their three code systems.
+"""The 107 default languages: their Wikipedia, ISO 639-3 and UDHR document codes.
 
 A language is named in this project by its Wikipedia code (`de`, `zh`, `pnb`); the same
 language has an ISO 639-3 code (`deu`, `cmn`, `pnb`) and a document code in the npm package
@@ -174,16 +174,6 @@ del L
 DEFAULT_LANGUAGES: tuple[str, ...] = tuple(sorted(lang.wiki for lang in LANGUAGES))
 
 _BY_WIKI = {lang.wiki: lang for lang in LANGUAGES}
-_BY_ISO = {lang.iso639_3: lang for lang in LANGUAGES}
-_BY_UDHR = {lang.udhr: lang for lang in LANGUAGES}
-
-# ISO 639-3 macrolanguage (and retired) codes that name one of our languages; accepted by
-# `from_iso639_3` so that `zho`, `ara`, `est`, `msa`... find the right record.
-_ISO_ALIASES = {
-    'ara': 'ar', 'aze': 'az', 'est': 'et', 'fas': 'fa', 'kur': 'ku', 'lav': 'lv', 'mlg': 'mg',
-    'mon': 'mn', 'msa': 'ms', 'nep': 'ne', 'nor': 'no', 'orm': 'om', 'pus': 'ps', 'sqi': 'sq',
-    'swa': 'sw', 'uzb': 'uz', 'yid': 'yi', 'zho': 'zh', 'hbs': 'sr',
-}
 
 SPEC_HELP = ("Use 'default' (the 107 languages of unibert_jax/data/languages.py) or a "
              "comma-separated list of Wikipedia codes; print them with `python -c 'from "
@@ -213,32 +203,5 @@ def resolve_languages(spec: str) -> tuple[str, ...]:
   return tuple(sorted(set(codes)))
 
 
-def wiki_to_iso639_3(wiki_code: str) -> str:
-  return get(wiki_code).iso639_3
-
-
 def wiki_to_udhr(wiki_code: str) -> str:
   return get(wiki_code).udhr
-
-
-def from_iso639_3(iso_code: str) -> str:
-  """ISO 639-3 (individual or macrolanguage) -> Wikipedia code."""
-  if iso_code in _BY_ISO:
-    return _BY_ISO[iso_code].wiki
-  if iso_code in _ISO_ALIASES:
-    return _ISO_ALIASES[iso_code]
-  raise ValueError(f'ISO 639-3 code {iso_code!r} is not one of our languages. {SPEC_HELP}')
-
-
-def from_udhr(udhr_code: str) -> str:
-  """UDHR document code -> Wikipedia code; ValueError for a document we do not use."""
-  try:
-    return _BY_UDHR[udhr_code].wiki
-  except KeyError:
-    raise ValueError(f'UDHR document {udhr_code!r} is not the document of any of our '
-                     f'languages. {SPEC_HELP}') from None
-
-
-def udhr_to_wiki_or_none(udhr_code: str) -> str | None:
-  record = _BY_UDHR.get(udhr_code)
-  return record.wiki if record else None
