@@ -47,6 +47,7 @@ def model_config(shape: str) -> ml_collections.ConfigDict:
       layer_norm_eps=1e-5,        # XLM-R's value.
       initializer_range=0.02,
       position_init='normal',     # 'normal' | 'sinusoidal' (the table's start; see encoder.py)
+      attention_init='random',    # 'random' | 'mimetic' (W_k starts equal to W_q; encoder.py)
       norm_placement='post',      # 'post' (XLM-R) | 'pre' (XLM-R XL); see encoder.py
       dtype='bfloat16',           # compute dtype; parameters stay float32.
       matmul_dtype='',            # matmul operands ('' = dtype); always float32 accumulation

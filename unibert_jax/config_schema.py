@@ -156,6 +156,7 @@ FIELDS: tuple[Field, ...] = (
     Field('model.scan_layers', bool),
     _choice('model.attention_impl', encoder.ATTENTION_IMPLS),
     _choice('model.position_init', encoder.POSITION_INITS),
+    _choice('model.attention_init', encoder.ATTENTION_INITS),
     _choice('model.norm_placement', encoder.NORM_PLACEMENTS),
     # adversary
     _int('adversary.hidden_size', 1),

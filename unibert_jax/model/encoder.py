@@ -41,6 +41,10 @@ class SelfAttention(nnx.Module):
     self.key = layers.Dense(cfg, d, d, ('embed', 'heads'), rngs=rngs)
     self.value = layers.Dense(cfg, d, d, ('embed', 'heads'), rngs=rngs)
     self.output = layers.Dense(cfg, d, d, ('heads', 'embed'), rngs=rngs)
+    if cfg.get('attention_init', 'random') == 'mimetic':
+      # W_q W_k^T = W_q W_q^T starts positive semi-definite: a token attends to similar states,
+      # and with sinusoidal positions to its neighbours (Trockman & Kolter, ICML 2023).
+      self.key.kernel.set_value(self.query.kernel.get_value())
 
   def __call__(self, x, attention_mask, dropout_key):
     batch, length, d = x.shape
@@ -109,6 +113,7 @@ _REMAT_POLICIES = {
 REMATS = ('none', *_REMAT_POLICIES)
 ATTENTION_IMPLS = ('auto', 'xla', 'cudnn')   # 'auto': cuDNN flash attention on GPU
 POSITION_INITS = ('normal', 'sinusoidal')
+ATTENTION_INITS = ('random', 'mimetic')
 
 
 def sinusoidal_table(rows: int, d: int, scale: float) -> jax.Array:
