@@ -133,3 +133,13 @@ def test_the_demo_teachers_shape_is_checked_against_the_mesh():
   assert any(p.startswith("teacher.shape='demo_teacher' has 3 heads") for p in found), found
   config.kd.teacher_dir = '/models/xlm-roberta-base'   # no demo teacher is trained then
   assert not any(p.startswith('teacher.shape') for p in config_schema.problems(config, 2))
+
+
+def test_neighbour_heads_need_sinusoidal_positions():
+  config = base.get_config('small')
+  config.model.attention_init = 'neighbour'
+  assert config_schema.problems(config, 1) == [
+      "model.attention_init='neighbour' rotates sinusoidal positions, but "
+      "model.position_init='normal'; set model.position_init='sinusoidal'."]
+  config.model.position_init = 'sinusoidal'
+  assert config_schema.problems(config, 1) == []

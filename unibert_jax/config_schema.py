@@ -256,6 +256,14 @@ def _relations() -> list[Relation]:
               f'{c.model.hidden_size}; pick a head count that divides the hidden size.']
     return []
 
+  @relation('model.attention_init', 'model.position_init')
+  def neighbour_heads(c, mesh, processes):
+    if c.model.attention_init == 'neighbour' and c.model.position_init != 'sinusoidal':
+      return [f"model.attention_init='neighbour' rotates sinusoidal positions, but "
+              f"model.position_init={c.model.position_init!r}; set "
+              f"model.position_init='sinusoidal'."]
+    return []
+
   @relation('data.max_predictions', 'data.max_len')
   def predictions(c, mesh, processes):
     if c.data.max_predictions > c.data.max_len - 2:

@@ -43,12 +43,40 @@ def test_pre_ln_normalises_before_each_sublayer_and_after_the_last():
     np.testing.assert_allclose(np.asarray(_encoder(post)(ids, mask)), hidden, atol=1e-3)
 
 
-def test_sinusoidal_positions_have_the_normal_tables_scale_and_are_smooth():
+def test_sinusoidal_positions_are_orthogonal_and_a_rotation_shifts_them():
   cfg = _model_cfg(position_init='sinusoidal')
   table = np.asarray(_encoder(cfg).position_embeddings[...])
   assert np.sqrt((table ** 2).mean()) == pytest.approx(cfg.initializer_range, rel=0.05)
   unit = table / np.linalg.norm(table, axis=1, keepdims=True)
-  assert (unit[10] @ unit[11]) > (unit[10] @ unit[30]) + 0.1   # neighbours look alike
+  similarity = unit @ unit.T
+  assert np.abs(similarity[10, [9, 11, 30]]).max() < 0.05   # distinct positions: orthogonal
+  rotation = encoder_lib.shift_rotation(cfg.hidden_size, 1)
+  np.testing.assert_allclose(table[:-1] @ rotation.T, table[1:], atol=1e-5)
+
+
+def _attention_at_start(cfg):
+  """[heads, query, key] attention of the first layer on random tokens at initialisation."""
+  encoder = _encoder(cfg)
+  ids, mask = _ids(cfg, length=40)
+  layer = encoder.layers[0]
+  x = encoder.embed(ids)
+  x = layer.attention_norm(x) if encoder_lib.is_pre_norm(cfg) else x
+  split = lambda t: t.reshape(2, 40, cfg.num_heads, -1)
+  q, k = split(layer.attention.query(x)), split(layer.attention.key(x))
+  scores = jnp.einsum('bqhd,bkhd->bhqk', q, k) / np.sqrt(q.shape[-1])
+  return np.asarray(jax.nn.softmax(scores, -1)).mean(0)
+
+
+@pytest.mark.parametrize('norm_placement', ['post', 'pre'])
+def test_neighbour_heads_start_on_the_previous_and_the_next_token(norm_placement):
+  cfg = _model_cfg(position_init='sinusoidal', attention_init='neighbour', num_heads=2,
+                   norm_placement=norm_placement)
+  attention = _attention_at_start(cfg)
+  i = np.arange(2, 38)
+  assert attention[0, i, i - 1].mean() > 0.5 and attention[1, i, i + 1].mean() > 0.5
+  assert attention[:, i, i].mean() < 0.05
+  uniform = _attention_at_start(_model_cfg(position_init='sinusoidal', num_heads=2))
+  assert uniform[0, i, i - 1].mean() < 0.1
 
 
 def test_mimetic_attention_starts_with_equal_query_and_key():

@@ -19,6 +19,7 @@ import flax.nnx as nnx
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from unibert_jax import special_tokens
 from unibert_jax.model import layers
@@ -41,10 +42,16 @@ class SelfAttention(nnx.Module):
     self.key = layers.Dense(cfg, d, d, ('embed', 'heads'), rngs=rngs)
     self.value = layers.Dense(cfg, d, d, ('embed', 'heads'), rngs=rngs)
     self.output = layers.Dense(cfg, d, d, ('heads', 'embed'), rngs=rngs)
-    if cfg.get('attention_init', 'random') == 'mimetic':
-      # W_q W_k^T = W_q W_q^T starts positive semi-definite: a token attends to similar states,
-      # and with sinusoidal positions to its neighbours (Trockman & Kolter, ICML 2023).
+    attention_init = cfg.get('attention_init', 'random')
+    if attention_init == 'mimetic':
+      # W_q W_k^T = W_q W_q^T starts positive semi-definite: a token attends to similar states
+      # (Trockman & Kolter, ICML 2023).
       self.key.kernel.set_value(self.query.kernel.get_value())
+    elif attention_init == 'neighbour':
+      query, key = neighbour_kernels(self.query.kernel.get_value(),
+                                     self.key.kernel.get_value(), cfg.num_heads, rngs.params())
+      self.query.kernel.set_value(query)
+      self.key.kernel.set_value(key)
 
   def __call__(self, x, attention_mask, dropout_key):
     batch, length, d = x.shape
@@ -113,21 +120,58 @@ _REMAT_POLICIES = {
 REMATS = ('none', *_REMAT_POLICIES)
 ATTENTION_IMPLS = ('auto', 'xla', 'cudnn')   # 'auto': cuDNN flash attention on GPU
 POSITION_INITS = ('normal', 'sinusoidal')
-ATTENTION_INITS = ('random', 'mimetic')
+ATTENTION_INITS = ('random', 'mimetic', 'neighbour')   # 'neighbour': see neighbour_kernels
+
+
+def sinusoid_frequencies(d: int) -> np.ndarray:
+  """d/2 angular frequencies evenly spread over (0, pi).
+
+  Unlike the Transformer's geometric ladder (mostly slow waves, so neighbours look alike), these
+  make distinct positions nearly orthogonal (a Dirichlet kernel), which lets one rotation pick
+  out exactly the next or previous position.
+  """
+  return np.pi * (np.arange(d // 2) + 0.5) / (d // 2)
 
 
 def sinusoidal_table(rows: int, d: int, scale: float) -> jax.Array:
-  """Transformer sinusoids, root-mean-square `scale` (that of the normal init's rows).
+  """(sin, cos) pairs of every position, root-mean-square `scale` (the normal init's)."""
+  angles = np.arange(rows)[:, None] * sinusoid_frequencies(d)[None]
+  table = np.stack([np.sin(angles), np.cos(angles)], axis=-1).reshape(rows, d)
+  return jnp.asarray(table * (scale * np.sqrt(2.0)), jnp.float32)
 
-  A start from which attending to the next or previous token is a linear map of the query,
-  since sin/cos of position + k are a rotation of those of the position. From a random table
-  a small model first has to discover neighbours, and sits on the unigram plateau meanwhile.
+
+def shift_rotation(d: int, delta: int) -> np.ndarray:
+  """R with R @ row(p) = row(p + delta) for every row of sinusoidal_table (pairwise rotations)."""
+  rotation = np.zeros((d, d))
+  for k, angle in enumerate(sinusoid_frequencies(d) * delta):
+    # (sin a, cos a) -> (sin(a + angle), cos(a + angle))
+    rotation[2 * k:2 * k + 2, 2 * k:2 * k + 2] = [[np.cos(angle), np.sin(angle)],
+                                                  [-np.sin(angle), np.cos(angle)]]
+  return rotation
+
+
+NEIGHBOUR_GAIN = 3.0   # about 70 % of a neighbour head's attention on its neighbour at the start
+
+
+def neighbour_kernels(query: jax.Array, key: jax.Array, num_heads: int,
+                      rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The query and key kernels with head 0 on the previous and head 1 on the next position.
+
+  Head h: W_q = G, W_k = R^T G with G random (d x d/H), so q_i . k_j = x_i G G^T R x_j, which
+  with sinusoidal positions peaks where position j + delta = i. The token parts of x add noise
+  only: R's trace is about zero, so the head does not start out attending to itself. Other
+  heads keep their random start (free to read the whole sequence).
   """
-  position = jnp.arange(rows, dtype=jnp.float32)[:, None]
-  frequency = 1.0 / 10_000 ** (jnp.arange(0, d, 2, dtype=jnp.float32) / d)
-  angles = position * frequency
-  table = jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1).reshape(rows, d)
-  return table * (scale * jnp.sqrt(2.0))
+  d = query.shape[0]
+  head_dim = d // num_heads
+  for head, delta in list(enumerate((1, -1)))[:num_heads]:
+    g = jax.random.normal(jax.random.fold_in(rng, head), (d, head_dim)) * (
+        NEIGHBOUR_GAIN / np.sqrt(d))
+    columns = slice(head * head_dim, (head + 1) * head_dim)
+    query = query.at[:, columns].set(g.astype(query.dtype))
+    key = key.at[:, columns].set(
+        (jnp.asarray(shift_rotation(d, delta).T, jnp.float32) @ g).astype(key.dtype))
+  return query, key
 
 
 class Encoder(nnx.Module):
