@@ -29,6 +29,9 @@ def _command(workdir, data, *overrides, steps=STEPS):
           f'--workdir={workdir}', '--evaluate_and_export=false',
           f'--config.data.data_dir={data_dir}', f'--config.data.tokenizer_dir={tokenizer_dir}',
           '--config.loss.kd_weight=0', f'--config.train.steps={steps}',
+          # One small layer: these tests are about resuming, not the model; it compiles fast.
+          '--config.model.num_layers=1', '--config.model.hidden_size=64',
+          '--config.model.intermediate_size=128',
           '--config.train.warmup_steps=2', '--config.train.log_every=1',
           '--config.train.eval_every=6', f'--config.train.checkpoint_every={steps // 2}',
           *overrides]
