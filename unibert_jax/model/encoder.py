@@ -9,7 +9,12 @@ to the word embeddings, bias). One `Encoder` class serves teacher and student.
 embeddings) or 'pre' (LayerNorm before each sublayer, none after the embeddings, one after the
 last layer), which is `XLMRobertaXLForMaskedLM`'s layout. Pre-LN leaves the residual stream
 unnormalised, so the gradient reaches the lower layers undamped and higher learning rates are
-stable: small models leave the unigram plateau of MLM training sooner.
+stable.
+
+`model.position_init` and `model.attention_init` choose the start. With 'sinusoidal' positions
+and 'neighbour' heads (neighbour_kernels), a small model uses word order from its first steps;
+from the random start it sits on the unigram plateau of MLM training (README, "What the demo
+models learn").
 
 Dropout takes an explicit key instead of an `nnx.Rngs` stream, so the model state holds
 parameters only (checkpoints and exports stay plain arrays) and layers can be scanned.
