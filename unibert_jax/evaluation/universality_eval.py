@@ -317,6 +317,7 @@ def plot_evaluation(report: Mapping, path: str) -> None:
   axes[0].bar(x, [retrieval.get(l, np.nan) for l in languages], color='tab:blue')
   if report['retrieval_chance'] is not None:
     axes[0].axhline(report['retrieval_chance'], color='gray', linestyle='--', label='chance')
+    axes[0].legend(loc='upper right')
   axes[0].set_title(f'Retrieval top-1 vs {pivot} (mean of both directions)')
   axes[1].bar(x, [mlm.get(l, np.nan) for l in languages], color='tab:green')
   axes[1].set_title('MLM accuracy (held-out articles)')
@@ -324,7 +325,6 @@ def plot_evaluation(report: Mapping, path: str) -> None:
     axis.set_xticks(x, languages, rotation=90, fontsize=6 if len(languages) > 40 else 9)
     axis.set_ylim(0, 1)
     axis.set_xlim(-1, len(languages))
-  axes[0].legend(loc='upper right')
   names = ['retrieval top-1', 'language probe', 'MLM accuracy']
   nan_if_none = lambda value: np.nan if value is None else value   # one-language runs
   values = [nan_if_none(report[key]) for key in ('retrieval_top1', 'language_probe_accuracy',
