@@ -18,6 +18,7 @@ Model sizes follow the usual compact-encoder ladder (XLM-R base widths scaled do
 
 import ml_collections
 
+from unibert_jax.model import encoder
 from unibert_jax.model import shapes
 
 # Logical axis -> mesh axes. Changing the parallelism is a change of this table.
@@ -45,10 +46,10 @@ def model_config(shape: str) -> ml_collections.ConfigDict:
       hidden_dropout=0.1,
       attention_dropout=0.1,
       layer_norm_eps=1e-5,        # XLM-R's value.
-      initializer_range=0.02,
-      position_init='normal',     # 'normal' | 'sinusoidal' (the table's start; see encoder.py)
-      attention_init='random',    # 'random' | 'mimetic' (W_k starts equal to W_q; encoder.py)
-      norm_placement='post',      # 'post' (XLM-R) | 'pre' (XLM-R XL); see encoder.py
+      # XLM-R's start: initializer_range 0.02, norm_placement 'post' (or 'pre': XLM-R XL),
+      # position_init 'normal' (or 'sinusoidal'), attention_init 'random' (or 'mimetic',
+      # 'neighbour'); model/encoder.py says what each does.
+      **encoder.XLM_R_START,
       dtype='bfloat16',           # compute dtype; parameters stay float32.
       matmul_dtype='',            # matmul operands ('' = dtype); always float32 accumulation
       param_dtype='float32',

@@ -21,6 +21,8 @@ the XLM-R-compatible post-LN encoder from its usual start (tests, CI).
 """
 
 from configs import base
+from unibert_jax.model import encoder
+from unibert_jax.model import shapes
 
 DEMO_LANGUAGES = 'da,de,en,es,fr,it,nl,pl,pt,sv'
 
@@ -61,8 +63,7 @@ def get_config(arg: str | None = None):
     c.data.languages = 'default'
     c.data.vocab_size = 2000
     c.data.eval_sequences_per_language = 4
-    c.model.update(norm_placement='post', initializer_range=0.02, position_init='normal',
-                   attention_init='random', num_heads=2)
+    c.model.update(encoder.XLM_R_START, num_heads=shapes.get('demo').num_heads)
     c.train.final_lr_fraction = 0.0
     c.teacher.learning_rate = 1e-3
     c.data.max_len = 64

@@ -67,6 +67,9 @@ def main(argv):
   if bool(_WORKDIR.value) == bool(_HF.value):
     raise app.UsageError('Pass exactly one of --workdir (a training run) or --hf (a Hugging '
                          'Face directory).')
+  if _FILL_MASK.value and not _HF.value:
+    raise app.UsageError('--fill_mask scores a Hugging Face directory: pass --hf (for a run, '
+                         'its export: --hf=<workdir>/hf).')
   if _WORKDIR.value:
     encoder, config, facts = from_run.load_checkpoint_encoder(_WORKDIR.value, _STEP.value)
     data_dir = _DATA_DIR.value or facts.data_dir
@@ -90,7 +93,7 @@ def main(argv):
     out_dir = _OUT_DIR.value or os.path.join(os.getcwd(), f'eval_{name}')
   summary = universality_eval.evaluate_encoder(encoder, tokenizer_dir, data_dir, config,
                                                out_dir, pivot=_PIVOT.value)
-  if _FILL_MASK.value and _HF.value:
+  if _FILL_MASK.value:
     summary |= fill_mask.fill_mask_accuracy(_HF.value, data_dir, config.data.max_len)
   cli.print_json(summary | {'out_dir': out_dir})
 

@@ -60,7 +60,7 @@ def _attention_at_start(cfg):
   ids, mask = _ids(cfg, length=40)
   layer = encoder.layers[0]
   x = encoder.embed(ids)
-  x = layer.attention_norm(x) if encoder_lib.is_pre_norm(cfg) else x
+  x = layer.attention_norm(x) if encoder_lib.norm_placement(cfg) == 'pre' else x
   split = lambda t: t.reshape(2, 40, cfg.num_heads, -1)
   q, k = split(layer.attention.query(x)), split(layer.attention.key(x))
   scores = jnp.einsum('bqhd,bkhd->bhqk', q, k) / np.sqrt(q.shape[-1])

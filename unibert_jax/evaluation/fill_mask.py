@@ -10,6 +10,7 @@ same tokenizer. One paragraph at a time (no padding in the way).
 
 import numpy as np
 
+from unibert_jax.data import token_statistics
 from unibert_jax.evaluation import universality_eval
 
 MASK_RATE = 0.15
@@ -18,16 +19,6 @@ MASK_RATE = 0.15
 def _token_ids(tokenizer, texts, max_len: int) -> list[np.ndarray]:
   encoded = tokenizer(list(texts), truncation=True, max_length=max_len)['input_ids']
   return [np.asarray(ids) for ids in encoded]
-
-
-def _most_frequent_token(tokenizer, texts, max_len: int) -> int:
-  special = set(tokenizer.all_special_ids)
-  counts = {}
-  for ids in _token_ids(tokenizer, texts, max_len):
-    for token in ids.tolist():
-      if token not in special:
-        counts[token] = counts.get(token, 0) + 1
-  return max(counts, key=counts.get)
 
 
 def masked_paragraphs(tokenizer, texts, max_len: int, seed: int = 0):
@@ -53,7 +44,8 @@ def fill_mask_accuracy(hf_dir: str, data_dir: str, max_len: int = 128, seed: int
   model = transformers.AutoModelForMaskedLM.from_pretrained(hf_dir).eval()
   held_out = universality_eval.read_split(data_dir, universality_eval.EVAL_SPLIT)
   train = universality_eval.read_split(data_dir, 'train')
-  baseline_token = _most_frequent_token(tokenizer, train.texts, max_len)
+  baseline_token = token_statistics.UnigramBaseline.from_token_ids(
+      np.concatenate(_token_ids(tokenizer, train.texts, max_len)), len(tokenizer)).most_frequent
   hits = baseline_hits = total = 0
   with torch.no_grad():
     for ids, chosen, masked in masked_paragraphs(tokenizer, held_out.texts, max_len, seed):

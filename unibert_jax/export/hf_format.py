@@ -92,6 +92,11 @@ ARCHITECTURES = {
 }
 
 
+# RoBERTa-style checkpoints without a model_type (or 'roberta', 'bert') are post-LN.
+_NORM_PLACEMENT_OF_MODEL_TYPE = {arch.model_type: placement
+                                 for placement, arch in ARCHITECTURES.items()}
+
+
 def _layer_table(i: int, arch: Architecture) -> list[ParamMapping]:
   ours, hf = ('layers', str(i)), f'roberta.encoder.layer.{i}'
   return [
@@ -207,7 +212,7 @@ def from_hf_tensors(tensors: dict[str, np.ndarray], num_layers: int, where: str 
 
 def hf_config(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
   """The `config.json` of XLMRobertaForMaskedLM (XLMRobertaXLForMaskedLM if pre-LN)."""
-  arch = ARCHITECTURES[norm_placement_of(model_cfg)]
+  arch = ARCHITECTURES[encoder_lib.norm_placement(model_cfg)]
   return {
       'architectures': [arch.hf_class],
       'model_type': arch.model_type,
@@ -231,10 +236,6 @@ def hf_config(model_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
       'use_cache': False,
       'dtype': 'float32',
   }
-
-
-def norm_placement_of(model_cfg: ml_collections.ConfigDict) -> str:
-  return 'pre' if encoder_lib.is_pre_norm(model_cfg) else 'post'
 
 
 def model_config_from_hf(config: dict[str, Any], dtype: str = 'float32',
@@ -272,7 +273,7 @@ def model_config_from_hf(config: dict[str, Any], dtype: str = 'float32',
         remat='none',
         scan_layers=False,
         attention_impl='auto',
-        norm_placement='pre' if config.get('model_type') == 'xlm-roberta-xl' else 'post',
+        norm_placement=_NORM_PLACEMENT_OF_MODEL_TYPE.get(config.get('model_type'), 'post'),
     ))
   except KeyError as error:
     raise ValueError(f'{where} lacks the field {error.args[0]!r}; it is not an XLM-R-family '
@@ -328,8 +329,8 @@ def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
     out_dir: created or overwritten file by file (written aside, then moved in).
     card: model card fields (see model_card.render); None writes a minimal card.
   """
-  tensors = to_hf_tensors(encoder_params(encoder_or_params), int(model_cfg.num_layers),
-                          norm_placement_of(model_cfg))
+  placement = encoder_lib.norm_placement(model_cfg)
+  tensors = to_hf_tensors(encoder_params(encoder_or_params), int(model_cfg.num_layers), placement)
   expected = (int(model_cfg.vocab_size), int(model_cfg.hidden_size))
   if tensors['roberta.embeddings.word_embeddings.weight'].shape != expected:
     raise ValueError(f'The word embeddings have shape '
@@ -350,7 +351,7 @@ def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
                                 metadata={'format': 'pt'})
     _copy_tokenizer(tokenizer_dir, staging, model_cfg)
     with open(os.path.join(staging, 'README.md'), 'w') as f:
-      f.write(model_card.render(card or {}, config))
+      f.write(model_card.render(card or {}, config, placement))
     for name in os.listdir(staging):
       os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
     stale_index = os.path.join(out_dir, WEIGHTS_INDEX_FILE)

@@ -21,7 +21,7 @@ def _format_metric(value: Any) -> str:
   return str(value)
 
 
-def render(card: dict[str, Any], hf_config: dict[str, Any]) -> str:
+def render(card: dict[str, Any], hf_config: dict[str, Any], norm_placement: str = 'post') -> str:
   """Markdown of the model card.
 
   Args:
@@ -29,6 +29,7 @@ def render(card: dict[str, Any], hf_config: dict[str, Any]) -> str:
       (name -> number), config (the run config as a dict), teacher (its directory or name),
       license.
     hf_config: the exported config.json (sizes are read from it).
+    norm_placement: 'post' or 'pre' (model.norm_placement).
   """
   name = card.get('name') or 'unibert-jax encoder'
   languages = [str(code) for code in card.get('languages') or []]
@@ -52,9 +53,8 @@ def render(card: dict[str, Any], hf_config: dict[str, Any]) -> str:
           'language discriminator behind a gradient-reversal layer, and distillation from a '
           "teacher's cached top-k logits). The discriminator is a training device only and is "
           'not part of this export.'),
-      '', f'Architecture: `{hf_config["architectures"][0]}` '
-      f'({"pre" if "XL" in hf_config["architectures"][0] else "post"}-LN, exact GELU, tied '
-      f'decoder); {size}.',
+      '', f'Architecture: `{hf_config["architectures"][0]}` ({norm_placement}-LN, exact GELU, '
+      f'tied decoder); {size}.',
   ]
   if languages:
     lines += ['', f'Languages ({len(languages)}): {", ".join(languages)}.']

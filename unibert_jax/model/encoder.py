@@ -84,9 +84,9 @@ class SelfAttention(nnx.Module):
 NORM_PLACEMENTS = ('post', 'pre')
 
 
-def is_pre_norm(cfg) -> bool:
+def norm_placement(cfg) -> str:
   # Configs saved before the field existed are post-LN.
-  return cfg.get('norm_placement', 'post') == 'pre'
+  return cfg.get('norm_placement', 'post')
 
 
 class TransformerLayer(nnx.Module):
@@ -98,7 +98,7 @@ class TransformerLayer(nnx.Module):
   def __init__(self, cfg, *, rngs: nnx.Rngs):
     d, ff = cfg.hidden_size, cfg.intermediate_size
     self.dropout_rate = cfg.hidden_dropout
-    self.pre_norm = is_pre_norm(cfg)
+    self.pre_norm = norm_placement(cfg) == 'pre'
     self.attention = SelfAttention(cfg, rngs=rngs)
     self.attention_norm = layers.LayerNorm(cfg, d, rngs=rngs)
     self.intermediate = layers.Dense(cfg, d, ff, ('embed', 'mlp'), rngs=rngs)
@@ -126,6 +126,9 @@ REMATS = ('none', *_REMAT_POLICIES)
 ATTENTION_IMPLS = ('auto', 'xla', 'cudnn')   # 'auto': cuDNN flash attention on GPU
 POSITION_INITS = ('normal', 'sinusoidal')
 ATTENTION_INITS = ('random', 'mimetic', 'neighbour')   # 'neighbour': see neighbour_kernels
+# XLM-R's own start: the defaults, and what the tests and the PyTorch peer compare against.
+XLM_R_START = dict(norm_placement='post', initializer_range=0.02, position_init='normal',
+                   attention_init='random')
 
 
 def sinusoid_frequencies(d: int) -> np.ndarray:
@@ -213,7 +216,7 @@ class Encoder(nnx.Module):
     positions = jnp.cumsum(not_pad, axis=1) * not_pad + special_tokens.PAD_ID
     x = (self.word_embeddings[...][input_ids] + self.position_embeddings[...][positions]
          + self.token_type_embeddings[...][0]).astype(self.compute_dtype)
-    if not is_pre_norm(self.cfg):
+    if norm_placement(self.cfg) == 'post':
       x = self.embedding_norm(x)
     return layers.dropout(x, self.cfg.hidden_dropout, dropout_key)
 
@@ -230,7 +233,7 @@ class Encoder(nnx.Module):
     else:
       for layer, key in zip(self.layers, keys[1:]):
         x = self._apply_layer(layer, x, attention_mask, key)
-    return self.embedding_norm(x) if is_pre_norm(self.cfg) else x
+    return self.embedding_norm(x) if norm_placement(self.cfg) == 'pre' else x
 
   def _apply_layer(self, layer, x, attention_mask, key):
     if self.cfg.remat == 'none':

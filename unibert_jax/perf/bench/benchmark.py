@@ -27,7 +27,9 @@ from unibert_jax import sharding
 from unibert_jax.data import batch as batch_lib
 from unibert_jax.data import input_pipeline
 from unibert_jax.data import languages
+from unibert_jax.model import encoder as encoder_lib
 from unibert_jax.model import precision
+from unibert_jax.model import shapes
 from unibert_jax.perf import flops
 from unibert_jax.perf import mfu
 from unibert_jax.perf.bench import torch_baseline
@@ -51,8 +53,7 @@ def shape_config(demo_config: ml_collections.ConfigDict, name: str,
   config.model.matmul_dtype = matmul_dtype
   # The benchmark's own shape (its README table), whatever the demo trains on; the peer is a
   # post-LN XLMRobertaForMaskedLM, so ours is too.
-  config.model.update(norm_placement='post', initializer_range=0.02, position_init='normal',
-                      attention_init='random', num_heads=2)
+  config.model.update(encoder_lib.XLM_R_START, num_heads=shapes.get('demo').num_heads)
   config.data.vocab_size, config.data.batch_size = 8000, 32
   config.data.max_len, config.data.max_predictions = 128, 20
   if name == 'mid':
