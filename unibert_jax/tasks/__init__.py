@@ -11,11 +11,12 @@ Fine-tune on English, evaluate on every language (crosslingual.md §4, offline_e
   result = tasks.comparison.compare(baseline_scores, candidate_scores)   # per language
 
 Modules: examples (types), offline_tasks (C1, P1, T1 from the parallel-text cache),
-tfds_sources (XNLI, PAN-X, XQuAD, MLQA, STS), metrics, qa_postprocess, comparison, floors
-(lexical floors of the offline tasks), word_tokens, hard_negatives, registry.
+tfds_sources (XNLI, PAN-X, XQuAD, MLQA, STS), metrics, qa_postprocess, floors (lexical floors
+of the offline tasks), word_tokens, hard_negatives, registry. `comparison` lives in
+evaluation (the eval-suite comparisons use it too) and is re-exported here.
 """
 
-from unibert_jax.tasks import comparison
+from unibert_jax.evaluation import comparison
 from unibert_jax.tasks import metrics
 from unibert_jax.tasks import qa_postprocess
 from unibert_jax.tasks.examples import ClassificationExample

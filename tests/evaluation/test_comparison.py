@@ -2,7 +2,7 @@
 
 import pytest
 
-from unibert_jax.tasks import comparison
+from unibert_jax.evaluation import comparison
 
 BASELINE = {'de': 0.50, 'fr': 0.40, 'ja': 0.20, 'sw': 0.25, 'zh': 0.10}
 # Differences 0.01 .. 0.05: mean 0.03, sample std sqrt(2.5) * 0.01.
