@@ -149,6 +149,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.profile = ml_collections.ConfigDict(dict(start_step=-1, num_steps=3))
 
+  # The cross-lingual evaluation suite after training (unibert_jax/evaluation/suite.py): the
+  # real parallel-text sets that are built (launch/build_eval_data.py), and the held-out UDHR
+  # articles for the languages they lack.
+  c.eval = ml_collections.ConfigDict(dict(
+      sets='R1,R1e,R2',           # parallel-text sets scored when built; '' = UDHR only
+      build='',                   # sets the job builds first when missing (downloads them)
+      parallel_text_dir='',       # '' = ~/.cache/unibert_jax/parallel_text
+      pooling='mean',             # 'mean' | 'cls' (the first token's state)
+      max_items_per_language=0,   # 0 = all (the fixed 1,000 candidates are always kept)
+  ))
+
   # The demo pipeline pre-trains its own teacher (MLM only) when kd.teacher_dir is empty
   # and teacher.steps > 0; see configs/demo.py.
   c.teacher = ml_collections.ConfigDict(dict(

@@ -5,7 +5,8 @@
             (only when distillation is on, kd.teacher_dir is empty and teacher.steps > 0)
   cache     the teacher's top-k logits             teacher_cache/ (or kd.cache_dir)
   student   MLM + adversarial + distillation       checkpoints/, metrics.jsonl
-  evaluate  universality on held-out articles      eval/eval.json, eval.png
+  evaluate  universality: held-out articles, and   eval/eval.json, eval.png,
+            the cross-lingual suite (eval.*)       eval/eval_suite.md, eval_suite.png
   export    Hugging Face directory                 hf/
 
 (paths inside the run directory, see run_dir.py).
@@ -24,6 +25,8 @@ import ml_collections
 
 from unibert_jax import run_dir
 from unibert_jax.data import prepare
+from unibert_jax.evaluation import parallel_text
+from unibert_jax.evaluation import suite as suite_lib
 from unibert_jax.evaluation import universality_eval
 from unibert_jax.export import from_run
 from unibert_jax.export import hf_format
@@ -157,6 +160,21 @@ def held_out_mlm(run: run_dir.RunDir) -> dict[str, float | None]:
       ('mask_loss', 'mask_loss'), ('mask_loss_unigram', 'mask_unigram_loss'))}
 
 
+def build_evaluation_sets(config, options: suite_lib.SuiteOptions) -> None:
+  """Builds the sets named by eval.build that the parallel-text cache lacks (downloads)."""
+  wanted = suite_lib.requested_sets(config.get('eval', {}).get('build', ''))
+  if not wanted:
+    return
+  print(f'== evaluation data: {", ".join(wanted)} (built once into the parallel-text cache)',
+        flush=True)
+  manifest = parallel_text.build(options.cache_dir, sets=wanted)
+  for name in wanted:
+    if name in manifest['missing_sets']:
+      # The job goes on: the suite records the set as missing and UDHR stands in.
+      print(f'== evaluation data: {name} could not be built: {manifest["missing_sets"][name]}',
+            flush=True)
+
+
 def evaluate_and_export(config, run: run_dir.RunDir, data: prepare.PreparedData,
                         retrained: bool) -> dict:
   """Universality figures of the final student, written with its export; skipped when done."""
@@ -173,11 +191,21 @@ def evaluate_and_export(config, run: run_dir.RunDir, data: prepare.PreparedData,
             f'`python launch/export_hf.py --workdir={run.root} --out={run.hf}` on one host.',
             flush=True)
     return {}
-  print('== evaluate: held-out articles', flush=True)
+  options = suite_lib.options_from_config(config, data.language_names)
+  build_evaluation_sets(config, options)
+  print('== evaluate: held-out articles and the cross-lingual suite', flush=True)
   # The final step, not an earlier one that a damaged final checkpoint would fall back to.
   encoder, _, _ = from_run.load_checkpoint_encoder(run.root, config.train.steps)
   figures = universality_eval.evaluate_encoder(encoder, data.tokenizer_dir, data.data_dir,
-                                               config, run.eval)
+                                               config, run.eval, suite_options=options,
+                                               model_name=run.root)
+  unbuilt = [name for name in options.sets
+             if name in figures.get('suite_missing_sets', '').split(',')]
+  if unbuilt:
+    print(f'== evaluation suite: {", ".join(unbuilt)} not built (UDHR stood in for their '
+          f'languages). `{suite_lib.BUILD_COMMAND.format(sets=",".join(unbuilt))} && python '
+          f'launch/evaluate.py --workdir={run.root}` builds them (downloads) and runs the suite.',
+          flush=True)
   summary = {k: v for k, v in figures.items() if not isinstance(v, dict)}
   writer = metrics_writer.MetricsWriter(run.root, config.train.steps)
   writer.write(config.train.steps, summary, kind='universality')

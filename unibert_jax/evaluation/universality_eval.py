@@ -1,15 +1,17 @@
-"""Language-universality evaluation of an encoder on the held-out UDHR articles.
+"""Language-universality evaluation of an encoder: the held-out UDHR articles and the suite.
 
 `evaluate_encoder` reads the corpus validation split (whole articles, the same in every
 language, never trained on: checked against the train split on every call), runs the encoder
-jitted over fixed-shape batches, mean-pools the final states and computes the three figures of
-`universality.py`. It writes `eval.json` (every per-language figure) and `eval.png`.
+jitted over fixed-shape batches (layer_features), mean-pools the final states and computes the
+three figures of `universality.py`. Given suite options it also runs the cross-lingual suite
+(suite.py) on the real parallel-text sets that are built, and on the held-out UDHR articles for
+the languages those sets do not cover, at every layer. It writes `eval.json` (every figure),
+`eval.png`, and the suite's `eval_suite.md` and `eval_suite.png`.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
 import dataclasses
 import json
-import math
 import os
 import time
 
@@ -24,6 +26,9 @@ from unibert_jax import special_tokens
 from unibert_jax.data import corpus
 from unibert_jax.data import input_pipeline
 from unibert_jax.data import tokenizer as tokenizer_lib
+from unibert_jax.evaluation import layer_features
+from unibert_jax.evaluation import suite as suite_lib
+from unibert_jax.evaluation import suite_report
 from unibert_jax.evaluation import universality
 from unibert_jax.model import adversary
 from unibert_jax.model import encoder as encoder_lib
@@ -83,62 +88,6 @@ def check_held_out(data_dir: str) -> dict:
                      f'{TRAIN_SPLIT!r} split: evaluation must read held-out articles only. '
                      'Re-prepare the corpus.')
   return {'evaluated_articles': sorted(evaluated), 'trained_articles': sorted(trained)}
-
-
-def tokenize_paragraphs(tokenizer, texts: Sequence[str], max_len: int,
-                        pad_id: int = special_tokens.PAD_ID) -> tuple[np.ndarray, np.ndarray, int]:
-  """<s> text </s>, truncated to max_len and right-padded to one fixed length.
-
-  The length is the longest paragraph rounded up to a multiple of 16 (at most max_len), so
-  the encoder compiles once. Returns (input_ids, attention_mask, number truncated).
-  """
-  bos, eos = (tokenizer.token_to_id(special_tokens.BOS),
-              tokenizer.token_to_id(special_tokens.EOS))
-  if bos is None or eos is None:
-    raise ValueError('The tokenizer has no <s> or </s> token; evaluation needs an '
-                     'XLM-R-family tokenizer.json.')
-  tokenizer.no_padding()
-  tokenizer.no_truncation()
-  encoded = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
-  longest = max(len(ids) for ids in encoded) + 2
-  length = min(max_len, 16 * math.ceil(longest / 16))
-  input_ids = np.full((len(encoded), length), pad_id, np.int32)
-  truncated = 0
-  for row, ids in enumerate(encoded):
-    truncated += len(ids) > length - 2
-    ids = [bos] + ids[:length - 2] + [eos]
-    input_ids[row, :len(ids)] = ids
-  return input_ids, (input_ids != pad_id).astype(np.int32), truncated
-
-
-def _pad_rows(x: np.ndarray, rows: int, fill) -> np.ndarray:
-  if len(x) == rows:
-    return x
-  pad = np.full((rows - len(x),) + x.shape[1:], fill, x.dtype)
-  return np.concatenate([x, pad])
-
-
-def pooled_features(encoder: nnx.Module, input_ids: np.ndarray, attention_mask: np.ndarray,
-                    batch_size: int) -> np.ndarray:
-  """Mean-pooled final hidden states, float32 [N, d], in fixed-shape batches."""
-  graphdef, state = nnx.split(encoder)
-
-  @jax.jit
-  def forward(state, input_ids, attention_mask):
-    hidden = nnx.merge(graphdef, state)(input_ids, attention_mask)
-    return adversary.pool(hidden, attention_mask, 'mean')
-
-  outputs = []
-  for start in range(0, len(input_ids), batch_size):
-    ids = input_ids[start:start + batch_size]
-    mask = attention_mask[start:start + batch_size]
-    count = len(ids)
-    # Padding rows are <s></s>: a real (empty) sequence, so the pooled mean stays finite.
-    ids = _pad_rows(ids, batch_size, special_tokens.PAD_ID)
-    mask = _pad_rows(mask, batch_size, 0)
-    ids[count:, :2], mask[count:, :2] = (special_tokens.BOS_ID, special_tokens.EOS_ID), 1
-    outputs.append(np.asarray(forward(state, ids, mask))[:count])
-  return np.concatenate(outputs).astype(np.float32)
 
 
 def mlm_predictions(encoder: nnx.Module, batches: Iterable[Mapping[str, np.ndarray]],
@@ -224,42 +173,82 @@ def universality_figures(features: np.ndarray, paragraphs: Paragraphs,
   return {'retrieval': retrieval, 'probe': probe}
 
 
+def _max_len(encoder: nnx.Module, config: ml_collections.ConfigDict) -> int:
+  """The run's sequence length, within the model's position table."""
+  encoder_cfg = getattr(encoder, 'cfg', None)
+  if encoder_cfg is None:
+    return config.data.max_len
+  first_position = encoder_cfg.get('first_position', special_tokens.PAD_ID + 1)
+  return min(config.data.max_len, encoder_cfg.max_position_embeddings - first_position)
+
+
+def _scores_mlm(encoder: nnx.Module, tokenizer) -> bool:
+  """The strict MLM figures need our masking: an MLM head and an XLM-R-family <mask>."""
+  encoder_cfg = getattr(encoder, 'cfg', None)
+  has_head = encoder_cfg is None or encoder_cfg.get('has_mlm_head', True)
+  return bool(has_head) and tokenizer.token_to_id(special_tokens.MASK) is not None
+
+
+def run_suite(encoder: nnx.Module, tokenizer, max_len: int, paragraphs: Paragraphs,
+              language_names: Sequence[str], options: suite_lib.SuiteOptions,
+              model_name: str) -> dict:
+  """The suite on the built parallel-text sets, and UDHR for the languages they lack."""
+  items_by_set, missing, item_sha256 = suite_lib.load_sets(options)
+  covered = {item.language for items in items_by_set.values() for item in items}
+  names = [language_names[i] for i in paragraphs.language_ids]
+  wanted = set(options.languages) if options.languages is not None else set(names)
+  keep = [i for i, name in enumerate(names)
+          if name == suite_lib.PIVOT or (name in wanted and name not in covered)]
+  udhr = suite_lib.udhr_items([paragraphs.texts[i] for i in keep], [names[i] for i in keep],
+                              paragraphs.articles[keep], paragraphs.paragraphs[keep])
+  if udhr:
+    items_by_set[suite_lib.UDHR] = udhr
+  elif suite_lib.PIVOT not in names:
+    missing[suite_lib.UDHR] = f'the held-out split has no {suite_lib.PIVOT!r} paragraphs'
+  return suite_lib.evaluate_suite(encoder, tokenizer, max_len, items_by_set,
+                                  pooling=options.pooling, missing=missing,
+                                  item_sha256=item_sha256, model_name=model_name)
+
+
 def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
                      config: ml_collections.ConfigDict, out_dir: str, *,
-                     pivot: str = 'en') -> dict:
+                     pivot: str = 'en', suite_options: suite_lib.SuiteOptions | None = None,
+                     model_name: str = '') -> dict:
   """Runs the three universality figures on the held-out articles; writes eval.json, eval.png.
 
   Args:
-    encoder: a `model.Encoder` (any XLM-R-family weights).
+    encoder: a `model.Encoder` (any weights load_hf_encoder imports).
     tokenizer_dir: the directory of its tokenizer.json.
     data_dir: the prepared corpus (its validation split is read, never its train split's text).
     config: the run config (data.max_len, data.batch_size and the eval-batch fields).
     out_dir: where eval.json and eval.png go.
     pivot: the reference language of `retrieval_top1_vs_<pivot>` (first language if absent).
+    suite_options: also run the cross-lingual suite (eval.json's 'suite', eval_suite.md/.png).
+    model_name: what is evaluated, for the suite's reports.
 
   Returns:
     The summary: flat scalars (SUMMARY_KEYS, retrieval_top1_vs_<pivot>, retrieval_pivot,
-    mlm_accuracy_micro, sizes, seconds). eval.json holds it plus every per-language figure,
-    the probe's and retrieval's details, and the evaluated and trained article numbers.
+    mlm_accuracy_micro, sizes, seconds, and the suite's headline figures). eval.json holds it
+    plus every per-language figure, the probe's and retrieval's details, the evaluated and
+    trained article numbers, and the suite.
   """
   start = time.time()
   articles = check_held_out(data_dir)
   paragraphs = read_split(data_dir, EVAL_SPLIT)
   language_names = list(corpus.language_names(data_dir))
   tokenizer = tokenizer_lib.load_tokenizer(tokenizer_dir)
-  max_len = config.data.max_len
-  encoder_cfg = getattr(encoder, 'cfg', None)
-  if encoder_cfg is not None:
-    max_len = min(max_len, encoder_cfg.max_position_embeddings - 2)
-  input_ids, attention_mask, truncated = tokenize_paragraphs(
-      tokenizer, paragraphs.texts, max_len)
-  features = pooled_features(encoder, input_ids, attention_mask, config.data.batch_size)
+  max_len = _max_len(encoder, config)
+  features = layer_features.pooled_layer_features(encoder, tokenizer, paragraphs.texts,
+                                                  max_len)[-1]
   figures = universality_figures(features, paragraphs, language_names, pivot)
 
-  batches = input_pipeline.make_eval_batches(config, data_dir, tokenizer_dir, split=EVAL_SPLIT)
-  mlm = universality.mlm_accuracy_by_language(
-      **mlm_predictions(encoder, batches, tokenizer_lib.mask_id(tokenizer)),
-      language_names=language_names)
+  mlm = {'mlm_accuracy': None, 'mlm_accuracy_micro': None, 'per_language': {},
+         'skipped': 'the model has no MLM head or no <mask> token'}
+  if _scores_mlm(encoder, tokenizer):
+    batches = input_pipeline.make_eval_batches(config, data_dir, tokenizer_dir, split=EVAL_SPLIT)
+    mlm = universality.mlm_accuracy_by_language(
+        **mlm_predictions(encoder, batches, tokenizer_lib.mask_id(tokenizer)),
+        language_names=language_names)
 
   retrieval, probe = figures['retrieval'], figures['probe']
   pivot = retrieval['retrieval_pivot']
@@ -274,10 +263,16 @@ def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
       'mlm_accuracy_micro': mlm['mlm_accuracy_micro'],
       'languages': len(set(paragraphs.language_ids.tolist())),
       'paragraphs': len(paragraphs.texts),
-      'paragraphs_truncated': truncated,
-      'sequence_length': int(input_ids.shape[1]),
-      'seconds': round(time.time() - start, 1),
+      'sequence_length': max_len,
   }
+  suite = None
+  if suite_options is not None:
+    suite = run_suite(encoder, tokenizer, max_len, paragraphs, language_names, suite_options,
+                      model_name)
+    summary |= suite_report.summary(suite)
+    summary['suite_missing_sets'] = ','.join(
+        sorted(name for name, entry in suite['sets'].items() if entry.get('missing')))
+  summary['seconds'] = round(time.time() - start, 1)
   report = dict(summary,
                 split=EVAL_SPLIT, **articles,
                 retrieval={k: v for k, v in retrieval.items() if not k.startswith('per_')},
@@ -290,10 +285,14 @@ def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
                     'retrieval_all_pairs': retrieval['per_language_all_pairs'],
                     'mlm_accuracy': mlm['per_language'],
                 })
+  if suite is not None:
+    report['suite'] = suite
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, run_dir.EVAL_FILE), 'w') as f:
     json.dump(report, f, indent=1, sort_keys=True)
   plot_evaluation(report, os.path.join(out_dir, run_dir.EVAL_PLOT))
+  if suite is not None:
+    suite_report.write(suite, out_dir)
   return summary
 
 
