@@ -55,3 +55,10 @@ def test_identical_systems_and_mismatched_languages():
     comparison.compare(BASELINE, dict(CANDIDATE, hi=0.3))
   with pytest.raises(ValueError, match='baseline scores 0 on de'):
     comparison.average_relative_improvement({'de': 0.0}, {'de': 0.1})
+
+
+def test_a_zero_baseline_leaves_only_the_relative_improvement_undefined():
+  result = comparison.compare(dict(BASELINE, de=0.0), CANDIDATE)
+  assert result.average_relative_improvement is None
+  assert result.differences['de'] == pytest.approx(0.51)
+  assert 0 < result.t_pvalue < 1

@@ -25,7 +25,8 @@ class Comparison:
   candidate: dict[str, float]
   differences: dict[str, float]            # candidate - baseline, per language
   mean_difference: float
-  average_relative_improvement: float      # mean of (candidate - baseline) / baseline
+  average_relative_improvement: float | None  # mean of (candidate - baseline) / baseline;
+                                              # None where the baseline scores 0 somewhere
   t_statistic: float                       # paired t-test over languages (scipy ttest_rel)
   t_pvalue: float
   wilcoxon_statistic: float                # Wilcoxon signed-rank over languages
@@ -94,8 +95,11 @@ def compare(baseline: Scores, candidate: Scores) -> Comparison:
       languages=languages, baseline=baseline_means, candidate=candidate_means,
       differences=dict(zip(languages, differences.tolist())),
       mean_difference=float(differences.mean()),
-      average_relative_improvement=average_relative_improvement(baseline_means,
-                                                                candidate_means),
+      # A baseline of 0 (a retrieval no language pair solves) leaves the ratio undefined; the
+      # differences and the tests still say something, so the comparison goes on without it.
+      average_relative_improvement=(
+          average_relative_improvement(baseline_means, candidate_means)
+          if all(baseline_means[language] != 0 for language in languages) else None),
       t_statistic=t_statistic, t_pvalue=t_pvalue, wilcoxon_statistic=wilcoxon_statistic,
       wilcoxon_pvalue=wilcoxon_pvalue,
       seed_std={language: (_seed_std(baseline[language]), _seed_std(candidate[language]))
