@@ -5,6 +5,11 @@ The parameter layout maps one to one onto Hugging Face `XLMRobertaForMaskedLM`
 erf GELU, LayerNorm eps from the config, and an MLM head (dense, GELU, LayerNorm, decoder tied
 to the word embeddings, bias). One `Encoder` class serves teacher and student.
 
+`model.position_scheme` 'bert' numbers the slots 0..L-1 instead, as BERT-family checkpoints
+(mBERT, multilingual MiniLM, multilingual-e5-small) do; `model.pad_token_id` is the pad id the
+'xlm-r' scheme skips. Both are set by the Hugging Face import only; configs without them are
+XLM-R's.
+
 `model.norm_placement`: 'post' (BERT, XLM-R: LayerNorm after each residual sum and after the
 embeddings) or 'pre' (LayerNorm before each sublayer, none after the embeddings, one after the
 last layer), which is `XLMRobertaXLForMaskedLM`'s layout. Pre-LN leaves the residual stream
@@ -182,6 +187,42 @@ def neighbour_kernels(query: jax.Array, key: jax.Array, num_heads: int,
   return query, key
 
 
+POSITION_SCHEMES = ('xlm-r', 'bert')
+
+
+def position_scheme(cfg) -> str:
+  # Configs saved before the field existed number positions as XLM-R does.
+  scheme = cfg.get('position_scheme', 'xlm-r')
+  if scheme not in POSITION_SCHEMES:
+    raise ValueError(f'model.position_scheme={scheme!r} must be one of {POSITION_SCHEMES}.')
+  return scheme
+
+
+def pad_token_id(cfg) -> int:
+  return cfg.get('pad_token_id', special_tokens.PAD_ID)
+
+
+def first_position(cfg) -> int:
+  """The position row of a sequence's first token (max_position_embeddings minus it: the most
+  tokens a sequence holds)."""
+  return 0 if position_scheme(cfg) == 'bert' else pad_token_id(cfg) + 1
+
+
+def position_ids(input_ids, cfg):
+  """[B, L] rows of the position table."""
+  if position_scheme(cfg) == 'bert':
+    # Every slot counts, padding included: right padding leaves the tokens at 0..n-1.
+    return jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+  # XLM-R positions count real tokens from pad_id + 1; padding sits on row pad_id.
+  pad_id = pad_token_id(cfg)
+  not_pad = (input_ids != pad_id).astype(jnp.int32)
+  return jnp.cumsum(not_pad, axis=1) * not_pad + pad_id
+
+
+# The MLM head's parameters; a checkpoint without a head leaves them at their initialisation.
+HEAD_PARAMS = ('head_dense', 'head_norm', 'head_bias')
+
+
 class Encoder(nnx.Module):
   """Embeddings, transformer layers and the tied MLM head.
 
@@ -211,9 +252,7 @@ class Encoder(nnx.Module):
     self.head_bias = nnx.Param(jnp.zeros((cfg.vocab_size,), param_dtype), out_sharding=('vocab',))
 
   def embed(self, input_ids, dropout_key=None):
-    # XLM-R positions count real tokens from pad_id + 1; padding sits on row pad_id.
-    not_pad = (input_ids != special_tokens.PAD_ID).astype(jnp.int32)
-    positions = jnp.cumsum(not_pad, axis=1) * not_pad + special_tokens.PAD_ID
+    positions = position_ids(input_ids, self.cfg)
     x = (self.word_embeddings[...][input_ids] + self.position_embeddings[...][positions]
          + self.token_type_embeddings[...][0]).astype(self.compute_dtype)
     if norm_placement(self.cfg) == 'post':
@@ -235,6 +274,23 @@ class Encoder(nnx.Module):
         x = self._apply_layer(layer, x, attention_mask, key)
     return self.embedding_norm(x) if norm_placement(self.cfg) == 'pre' else x
 
+  def all_hidden_states(self, input_ids, attention_mask) -> list[jax.Array]:
+    """num_layers + 1 states [batch, length, hidden], deterministic: the embedding output,
+    then each layer's output; the last is `__call__`'s (final LayerNorm included if pre-LN).
+
+    As transformers' `output_hidden_states`, pre-LN's XLMRobertaXL included.
+    """
+    states = [self.embed(input_ids)]
+    if self.cfg.scan_layers:
+      _, stacked = self._scan_layers(states[0], attention_mask, None, (), collect=True)
+      states += [stacked[i] for i in range(self.cfg.num_layers)]
+    else:
+      for layer in self.layers:
+        states.append(self._apply_layer(layer, states[-1], attention_mask, None))
+    if norm_placement(self.cfg) == 'pre':
+      states[-1] = self.embedding_norm(states[-1])
+    return states
+
   def _apply_layer(self, layer, x, attention_mask, key):
     if self.cfg.remat == 'none':
       return layer(x, attention_mask, key)
@@ -242,9 +298,10 @@ class Encoder(nnx.Module):
     run = lambda s, h: nnx.merge(graphdef, s)(h, attention_mask, key)
     return jax.checkpoint(run, policy=_REMAT_POLICIES[self.cfg.remat])(state, x)
 
-  def _scan_layers(self, x, attention_mask, dropout_key, keys):
+  def _scan_layers(self, x, attention_mask, dropout_key, keys, collect=False):
     # The layers stay separate parameters (exports and checkpoints do not change); they are
-    # stacked here so XLA compiles one layer body instead of num_layers copies.
+    # stacked here so XLA compiles one layer body instead of num_layers copies. collect=True
+    # also returns every layer's output, stacked [num_layers, ...].
     graphdef, _ = nnx.split(self.layers[0])
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs),
                            *[nnx.state(layer) for layer in self.layers])
@@ -255,10 +312,11 @@ class Encoder(nnx.Module):
       run = lambda s, h: nnx.merge(graphdef, s)(h, attention_mask, key)
       if self.cfg.remat != 'none':
         run = jax.checkpoint(run, policy=_REMAT_POLICIES[self.cfg.remat])
-      return run(state, h), None
+      h = run(state, h)
+      return h, (h if collect else None)
 
-    x, _ = jax.lax.scan(body, x, (stacked, layer_keys))
-    return x
+    x, outputs = jax.lax.scan(body, x, (stacked, layer_keys))
+    return (x, outputs) if collect else x
 
   def mlm_logits(self, hidden):
     """Vocabulary logits (float32) for hidden states of any leading shape.
