@@ -22,6 +22,7 @@ from unibert_jax.data import corpus
 from unibert_jax.data import languages
 from unibert_jax.data import sampling
 from unibert_jax.data import tokenizer
+from unibert_jax.evaluation import parallel_text
 from unibert_jax.model import adversary
 from unibert_jax.model import encoder
 from unibert_jax.model import shapes
@@ -204,6 +205,12 @@ FIELDS: tuple[Field, ...] = (
     Field('mesh.rules', (tuple, list)),
     _int('profile.start_step', -1, note='-1 = off'),
     _int('profile.num_steps', 1),
+    # the cross-lingual evaluation suite
+    _text('eval.sets', "comma-separated parallel-text sets (R1, R1e, R2), or ''"),
+    _text('eval.build', "comma-separated parallel-text sets to build when missing, or ''"),
+    _text('eval.parallel_text_dir', "'' = ~/.cache/unibert_jax/parallel_text"),
+    _choice('eval.pooling', ('mean', 'cls')),
+    _int('eval.max_items_per_language', 0, note='0 = all'),
     # the demo teacher (pre-trained when distillation is on and kd.teacher_dir is empty)
     _int('teacher.steps', 0),
     _choice('teacher.shape', tuple(sorted(shapes.SHAPES))),
@@ -278,6 +285,17 @@ def _relations() -> list[Relation]:
               f'least data.max_len + 2 = {c.data.max_len + 2} (XLM-R positions start at '
               f'pad_id + 1).']
     return []
+
+  @relation('eval.sets', 'eval.build')
+  def evaluation_sets(c, mesh, processes):
+    problems = []
+    for field in ('sets', 'build'):
+      names = [name.strip() for name in c.eval[field].split(',') if name.strip()]
+      unknown = sorted(set(names) - set(parallel_text.SETS))
+      if unknown:
+        problems.append(f'eval.{field}={c.eval[field]!r} names unknown set(s) {unknown}; '
+                        f'choose from {", ".join(parallel_text.SETS)}, comma-separated.')
+    return problems
 
   @relation('data.mask_token_fraction', 'data.random_token_fraction')
   def mask_fractions(c, mesh, processes):

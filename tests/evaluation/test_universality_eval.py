@@ -50,36 +50,12 @@ def encoder(tokenizer):
     return encoder_lib.Encoder(cfg, rngs=nnx.Rngs(0))
 
 
-def test_tokenize_paragraphs_adds_specials_pads_and_truncates(tokenizer):
-  input_ids, attention_mask, truncated = evaluation.tokenize_paragraphs(
-      tokenizer, SENTENCES[:2] + ['free'], max_len=64)
-  assert input_ids.shape[1] % 16 == 0 and input_ids.shape[1] <= 64
-  assert (input_ids[:, 0] == 0).all()
-  lengths = attention_mask.sum(1)
-  assert (input_ids[np.arange(3), lengths - 1] == 2).all()
-  assert (input_ids[attention_mask == 0] == 1).all()
-  assert truncated == 0
-  short_ids, short_mask, truncated = evaluation.tokenize_paragraphs(
-      tokenizer, SENTENCES[:2], max_len=8)
-  assert short_ids.shape == (2, 8) and truncated == 2
-  assert short_mask.all() and (short_ids[:, -1] == 2).all()
-
-
-def test_pooled_features_do_not_depend_on_batching_or_padding(tokenizer, encoder):
-  input_ids, attention_mask, _ = evaluation.tokenize_paragraphs(tokenizer, SENTENCES, 64)
-  in_batches_of_3 = evaluation.pooled_features(encoder, input_ids, attention_mask, 3)
-  in_one_batch = evaluation.pooled_features(encoder, input_ids, attention_mask, 8)
-  assert in_batches_of_3.shape == (4, 64) and in_batches_of_3.dtype == np.float32
-  np.testing.assert_allclose(in_batches_of_3, in_one_batch, atol=1e-5)
-  # 32 more padding columns change nothing: mean pooling covers the real tokens only.
-  wider = np.pad(input_ids, ((0, 0), (0, 32)), constant_values=1)
-  wider_mask = np.pad(attention_mask, ((0, 0), (0, 32)))
-  np.testing.assert_allclose(evaluation.pooled_features(encoder, wider, wider_mask, 4),
-                             in_one_batch, atol=1e-5)
-
-
 def test_mlm_predictions_are_the_argmax_at_the_prediction_slots(tokenizer, encoder):
-  input_ids, attention_mask, _ = evaluation.tokenize_paragraphs(tokenizer, SENTENCES, 64)
+  ids = [[0] + e.ids + [2] for e in tokenizer.encode_batch(SENTENCES, add_special_tokens=False)]
+  input_ids = np.ones((len(ids), max(map(len, ids))), np.int32)
+  for row, sentence_ids in enumerate(ids):
+    input_ids[row, :len(sentence_ids)] = sentence_ids
+  attention_mask = (input_ids != 1).astype(np.int32)
   mask_id = tokenizer.token_to_id('<mask>')
   input_ids[0, 1] = input_ids[2, 4] = mask_id   # two <mask> slots; the others keep their token
   positions = np.array([[1, 2], [3, 1], [2, 4], [1, 1]], np.int32)

@@ -178,8 +178,8 @@ def _max_len(encoder: nnx.Module, config: ml_collections.ConfigDict) -> int:
   encoder_cfg = getattr(encoder, 'cfg', None)
   if encoder_cfg is None:
     return config.data.max_len
-  first_position = encoder_cfg.get('first_position', special_tokens.PAD_ID + 1)
-  return min(config.data.max_len, encoder_cfg.max_position_embeddings - first_position)
+  return min(config.data.max_len,
+             encoder_cfg.max_position_embeddings - encoder_lib.first_position(encoder_cfg))
 
 
 def _scores_mlm(encoder: nnx.Module, tokenizer) -> bool:

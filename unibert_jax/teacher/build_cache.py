@@ -36,6 +36,17 @@ from unibert_jax.perf import flops
 from unibert_jax.teacher import cache_format as fmt
 
 
+def check_teacher_head(teacher_cfg: ml_collections.ConfigDict, teacher_dir: str) -> None:
+  """Distillation reads the teacher's MLM logits: a body without its MLM head has none."""
+  if not teacher_cfg.get('has_mlm_head', True) or teacher_cfg.get('hf_family',
+                                                                    'xlm-roberta') != 'xlm-roberta':
+    raise fmt.TeacherCacheError(
+        f'The teacher in {teacher_dir} is not an XLM-R-family masked LM with its MLM head '
+        f'(family {teacher_cfg.get("hf_family")!r}, MLM head: '
+        f'{teacher_cfg.get("has_mlm_head")}); distillation needs its logits. Pass a '
+        '...ForMaskedLM checkpoint as kd.teacher_dir.')
+
+
 def check_vocabulary(teacher_cfg: ml_collections.ConfigDict, teacher_dir: str,
                      config: ml_collections.ConfigDict, tokenizer_dir: str) -> None:
   """Logit distillation compares distributions over one vocabulary: the tokenizers must agree."""
@@ -252,6 +263,7 @@ def build_cache(config: ml_collections.ConfigDict, teacher_dir: str,
   mesh = sharding.make_mesh(config.mesh.shape)
   _check_settings(config, teacher_dir, mesh)
   teacher_cfg = hf_format.model_config_from_hf(hf_format.read_hf_config(teacher_dir))
+  check_teacher_head(teacher_cfg, teacher_dir)
   check_vocabulary(teacher_cfg, teacher_dir, config, data.tokenizer_dir)
   identity = fmt.identity(config, teacher_dir,
                           fmt.data_identity(config, data.data_dir, data.tokenizer_dir),
