@@ -27,6 +27,7 @@ from unibert_jax import run_dir
 from unibert_jax.data import prepare
 from unibert_jax.evaluation import parallel_text
 from unibert_jax.evaluation import suite as suite_lib
+from unibert_jax.evaluation import suite_report
 from unibert_jax.evaluation import universality_eval
 from unibert_jax.export import from_run
 from unibert_jax.export import hf_format
@@ -199,8 +200,7 @@ def evaluate_and_export(config, run: run_dir.RunDir, data: prepare.PreparedData,
   figures = universality_eval.evaluate_encoder(encoder, data.tokenizer_dir, data.data_dir,
                                                config, run.eval, suite_options=options,
                                                model_name=run.root)
-  unbuilt = [name for name in options.sets
-             if name in figures.get('suite_missing_sets', '').split(',')]
+  unbuilt = suite_lib.unbuilt_sets(options)
   if unbuilt:
     print(f'== evaluation suite: {", ".join(unbuilt)} not built (UDHR stood in for their '
           f'languages). `{suite_lib.BUILD_COMMAND.format(sets=",".join(unbuilt))} && python '
@@ -250,4 +250,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, evaluate_and_export_too
       'eval_disc_accuracy': last_eval.get('eval_disc_accuracy'),
       **{k: figures.get(k) for k in ('retrieval_top1', 'language_probe_accuracy',
                                      'language_probe_chance')},
+      # The suite's headline figures at the last layer, each beside its tf-idf floor.
+      **{k: v for k, v in figures.items() if '/' in k and not k.endswith('_best_layer')},
+      'eval_suite_file': os.path.join(run_.eval, suite_report.SUITE_MARKDOWN) if figures else None,
   }

@@ -67,6 +67,14 @@ def load_sets(options: SuiteOptions) -> tuple[dict[str, list[Item]], dict[str, s
   return loaded, missing, manifest.get('item_sha256', '')
 
 
+def unbuilt_sets(options: SuiteOptions) -> list[str]:
+  """The requested sets that the parallel-text cache does not hold."""
+  cache_dir = os.path.expanduser(options.cache_dir or builder.DEFAULT_CACHE_DIR)
+  manifest = manifest_lib.read(cache_dir)
+  return [name for name in options.sets
+          if manifest is None or not manifest_lib.is_built(manifest, cache_dir, name)]
+
+
 def udhr_items(texts: Sequence[str], languages: Sequence[str], articles: Sequence[int],
                paragraphs: Sequence[int]) -> list[Item]:
   """Held-out UDHR paragraphs as Items paired with English by (article, paragraph).
