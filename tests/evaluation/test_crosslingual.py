@@ -193,7 +193,7 @@ def test_provenance_keeps_fitted_and_scored_keys_apart():
     assert len(set(train[language])) == len(train[language])   # English deduplicated
     # The centered probe's means come from other fold-0 rows: neither trained on nor tested.
     centering = set(provenance['probe_centering'][language])
-    assert centering and not centering & (all_train | all_test)
+    assert centering and not centering & (set(train[language]) | all_test)
     assert {crosslingual.key_fold(key) for key in centering} == {0}
   assert result['sizes']['probe_train_rows'] == sum(map(len, train.values()))
   assert result['sizes']['probe_test_rows'] == sum(map(len, test.values()))
