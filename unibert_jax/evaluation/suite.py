@@ -31,6 +31,8 @@ from unibert_jax.evaluation.parallel_text import sets as sets_lib
 PIVOT = 'en'
 UDHR = 'UDHR'
 FIXED_CANDIDATES = sets_lib.R1_1K_PER_LANGUAGE
+# A mean over language pairs, not per language: in the model's per-layer means only.
+BETWEEN_LANGUAGES = 'mean_distance_between_languages'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +161,7 @@ def _score_set(name: str, items: Sequence[Item], rows: _Rows, features: np.ndarr
   chance = {}
   for layer in range(layers):
     figures = crosslingual.crosslingual_figures(_pairs(rows, features[layer]), fixed_keys=fixed)
+    mean[BETWEEN_LANGUAGES][layer] = figures['mean'].get(BETWEEN_LANGUAGES)
     for figure in crosslingual.FIGURES:
       mean[figure][layer] = figures['mean'].get(figure)
       for language, value in figures['per_language'].get(figure, {}).items():
@@ -171,7 +174,7 @@ def _score_set(name: str, items: Sequence[Item], rows: _Rows, features: np.ndarr
       'languages': languages,
       'items': {language: len(rows.keys[language]) for language in languages},
       'fixed_candidates': fixed_candidates,
-      'model': {'mean': {f: mean[f] for f in crosslingual.FIGURES},
+      'model': {'mean': {f: mean[f] for f in crosslingual.FIGURES + (BETWEEN_LANGUAGES,)},
                 'per_language': {f: {l: per_language[f][l] for l in languages}
                                  for f in crosslingual.FIGURES}},
       'floor': {'mean': {f: floor['mean'].get(f) for f in crosslingual.FIGURES},
