@@ -34,6 +34,7 @@ Comparing evaluations (paired over languages, with the paper's average relative 
   python launch/evaluate.py --compare=A_seed0+A_seed1,B_seed0+B_seed1  # seeds of each variant
 """
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -151,9 +152,11 @@ def main(argv):
     out_dir = _OUT_DIR.value or os.path.join(os.getcwd(), f'eval_{name}')
     options = _suite_options(config, None)
     model_name = hf_dir
-  summary = universality_eval.evaluate_encoder(encoder, tokenizer_dir, data_dir, config,
-                                               out_dir, pivot=_PIVOT.value,
-                                               suite_options=options, model_name=model_name)
+  # Progress goes to stderr: stdout carries only the JSON line.
+  with contextlib.redirect_stdout(sys.stderr):
+    summary = universality_eval.evaluate_encoder(encoder, tokenizer_dir, data_dir, config,
+                                                 out_dir, pivot=_PIVOT.value,
+                                                 suite_options=options, model_name=model_name)
   if _FILL_MASK.value:
     summary |= fill_mask.fill_mask_accuracy(_HF.value, data_dir, config.data.max_len)
   cli.print_json(summary | {'out_dir': out_dir})

@@ -210,11 +210,14 @@ _PROBE_SPLITS = (('train', 0), ('test', 1), ('centering', 0))
 
 def _probe_rows(keys: Sequence[str], folds: np.ndarray, fold: int, limit: int,
                 split: str = 'train') -> np.ndarray:
-  """The rows of `fold` in _key_rank order: the first `limit` (train, test), or the next
-  PROBE_CENTERING_ROWS after the train rows (centering)."""
+  """The rows of `fold` in _key_rank order: the first `limit` (test); the first `limit` but at
+  most half of them (train), and the next PROBE_CENTERING_ROWS after those (centering)."""
   rows = np.flatnonzero(folds == fold)
   ranked = sorted(rows.tolist(), key=lambda row: _key_rank(keys[row]))
-  chosen = ranked[limit:limit + PROBE_CENTERING_ROWS] if split == 'centering' else ranked[:limit]
+  if split == 'test':
+    return np.asarray(ranked[:limit], np.int64)
+  train = min(limit, (len(ranked) + 1) // 2)
+  chosen = ranked[train:train + PROBE_CENTERING_ROWS] if split == 'centering' else ranked[:train]
   return np.asarray(chosen, np.int64)
 
 
@@ -304,25 +307,23 @@ def _language_probe(samples: Mapping[str, Mapping[str, tuple]]) -> dict:
   test = np.asarray(test, np.float64)
 
   # Centering given the language (as at inference), with means of other fold-0 rows (see the
-  # module docstring); a class without any falls back to its train rows' mean.
-  means, from_train_rows = {}, []
-  for language in classes:
-    rows = samples[language]['centering'][0]
-    if rows.shape[0] >= 2:
-      means[language] = np.asarray(project(rows), np.float64).mean(axis=0)
-    else:
-      means[language] = train[train_labels == language].mean(axis=0)
-      from_train_rows.append(language)
+  # module docstring). Without two such rows for every class the centered probe is skipped.
+  means = {language: np.asarray(project(samples[language]['centering'][0]), np.float64).mean(0)
+           for language in classes if samples[language]['centering'][0].shape[0] >= 2}
+  lacking = sorted(set(classes) - set(means))
   zero = np.zeros(train.shape[1])
+  means |= {language: zero for language in lacking}
   centered_train = train - np.stack([means[l] for l in train_labels])
   centered_test = test - np.stack([means.get(l, zero) for l in test_labels])
 
   _, counts = np.unique(test_labels, return_counts=True)
   result = {'chance': float(counts.max() / counts.sum()), 'uniform_chance': 1 / len(classes),
             'classes': len(classes), 'train_rows': len(train), 'test_rows': len(test),
-            'centering_from_train_rows': from_train_rows}
-  for name, (fit_rows, test_rows) in (('probe', (train, test)),
-                                      ('probe_centered', (centered_train, centered_test))):
+            'centering_rows_lacking': lacking}
+  probes = {'probe': (train, test), 'probe_centered': (centered_train, centered_test)}
+  if lacking:
+    del probes['probe_centered']
+  for name, (fit_rows, test_rows) in probes.items():
     predictions = _fit_and_score_probe(fit_rows, train_labels, test_rows)
     right = predictions == test_labels
     result[name] = {'accuracy': float(right.mean()),
@@ -477,9 +478,7 @@ def crosslingual_figures(pairs: Mapping[str, LanguagePairs],
   probe = _language_probe(samples)
   provenance['probe_train'] = {l: s['train'][1] for l, s in samples.items()}
   provenance['probe_test'] = {l: s['test'][1] for l, s in samples.items()}
-  fallback = set(probe.get('centering_from_train_rows', ()))
-  provenance['probe_centering'] = {l: s['train' if l in fallback else 'centering'][1]
-                                   for l, s in samples.items()}
+  provenance['probe_centering'] = {l: s['centering'][1] for l, s in samples.items()}
 
   mean = {figure: _mean(values.values()) for figure, values in per_language.items() if values}
   chance = {figure: _mean(1 / c for c in counts)
@@ -487,7 +486,13 @@ def crosslingual_figures(pairs: Mapping[str, LanguagePairs],
   if 'skipped' in probe:
     skipped['probe'] = {'all': probe['skipped']}
   else:
+    if probe['centering_rows_lacking']:
+      skipped['probe_centered'] = {
+          'all': f'no two fold-0 rows outside the probe\'s train rows to center '
+                 f'{", ".join(probe["centering_rows_lacking"])} with'}
     for name in ('probe', 'probe_centered'):
+      if name not in probe:
+        continue
       mean[name] = probe[name]['accuracy']
       per_language[name] = probe[name]['recall']
       chance[name] = probe['chance']

@@ -66,7 +66,8 @@ def load_sets(options: SuiteOptions) -> tuple[dict[str, list[Item]], dict[str, s
       missing[name] = f'none of the languages {sorted(options.languages or ())} is in {name}'
       continue
     loaded[name] = items
-  return loaded, missing, manifest.get('item_sha256', '')
+  # The hash covers the cache's built sets; '' when none of them is evaluated.
+  return loaded, missing, manifest.get('item_sha256', '') if loaded else ''
 
 
 def unbuilt_sets(options: SuiteOptions) -> list[str]:
