@@ -221,10 +221,11 @@ def evaluate_suite(encoder: nnx.Module, tokenizer: tokenizers.Tokenizer, max_len
   features = layer_features.pooled_layer_features(encoder, tokenizer, texts, max_len,
                                                   pooling=pooling, log=log) if texts else None
   features_seconds = time.time() - start
-  sets = {name: {'missing': reason} for name, reason in (missing or {}).items()}
+  sets = {}
   for name, items in items_by_set.items():
     fixed_candidates = None if name == UDHR else FIXED_CANDIDATES
     sets[name] = _score_set(name, items, rows[name], features, fixed_candidates, log)
+  sets |= {name: {'missing': reason} for name, reason in (missing or {}).items()}
   total = time.time() - start
   return {
       'pooling': pooling,

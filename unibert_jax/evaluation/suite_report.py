@@ -21,7 +21,8 @@ import numpy as np
 SUITE_MARKDOWN, SUITE_PLOT = 'eval_suite.md', 'eval_suite.png'
 # The more language-universal the encoder, the LOWER these are (the probe tells languages apart,
 # the distance separates language means); for every other figure higher is better.
-LOWER_IS_BETTER = frozenset({'probe', 'probe_centered', 'mean_distance_to_en'})
+LOWER_IS_BETTER = frozenset({'probe', 'probe_centered', 'mean_distance_to_en',
+                             'mean_distance_between_languages'})
 NONE_MARK = '—'
 
 
@@ -161,7 +162,8 @@ def markdown(suite: Mapping, layer: int | None = None) -> str:
   for name, result in suite['sets'].items():
     lines += ['', f'## {name}', '']
     if name not in evaluated:
-      lines.append(f'Not evaluated: {result.get("missing") or "no model figures"}.')
+      reason = (result.get('missing') or 'no model figures').rstrip('.')
+      lines.append(f'Not evaluated: {reason}.')
       continue
     fixed = result.get('fixed_candidates')
     lines += [f'{len(result["languages"])} languages, {sum(result.get("items", {}).values())} '
