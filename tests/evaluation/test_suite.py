@@ -92,3 +92,42 @@ def test_suite_on_a_run_writes_every_layer_the_floor_and_the_reports(five_langua
   assert summary['R1/retrieval_to_en_1k'] == r1['model']['mean']['retrieval_to_en_1k'][-1]
   for name in ('eval_suite.md', 'eval_suite.png', 'eval.png'):
     assert os.path.getsize(tmp_path / 'eval' / name) > 0
+
+
+@pytest.mark.slow
+def test_a_bert_family_directory_is_scored_with_its_own_tokenizer(five_languages, tmp_path):
+  """A BertModel (no MLM head) with a WordPiece tokenizer: the suite and the held-out figures
+  run, framed with [CLS] ... [SEP]; the MLM figures are skipped, not faked."""
+  import tokenizers  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+  from tokenizers import models, normalizers, pre_tokenizers, trainers  # pylint: disable=g-import-not-at-top
+  from unibert_jax.evaluation import universality_eval as evaluation  # pylint: disable=g-import-not-at-top
+  from unibert_jax.export import hf_format  # pylint: disable=g-import-not-at-top
+  config, data_dir, _ = five_languages
+  hf_dir = tmp_path / 'bert'
+  tokenizer = tokenizers.Tokenizer(models.WordPiece(unk_token='[UNK]'))
+  tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False)
+  tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+  texts = evaluation.read_split(data_dir, evaluation.EVAL_SPLIT).texts
+  tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(
+      vocab_size=400, special_tokens=['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']))
+  hf_dir.mkdir()
+  tokenizer.save(str(hf_dir / 'tokenizer.json'))
+  bert_config = transformers.BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32,
+                                        num_hidden_layers=2, num_attention_heads=4,
+                                        intermediate_size=37, max_position_embeddings=64)
+  transformers.BertModel(bert_config).save_pretrained(str(hf_dir), safe_serialization=True)
+  encoder, model_cfg = hf_format.load_hf_encoder(str(hf_dir))
+  assert model_cfg.hf_family == 'bert' and not model_cfg.has_mlm_head
+  config = config.copy_and_resolve_references()
+  summary = evaluation.evaluate_encoder(
+      encoder, str(hf_dir), data_dir, config, str(tmp_path / 'eval'),
+      suite_options=suite_lib.SuiteOptions(sets=()), model_name=str(hf_dir))
+  assert summary['mlm_accuracy'] is None
+  assert summary['sequence_length'] == 64   # BERT positions start at 0: 64 rows hold 64 tokens
+  assert 0.0 <= summary['retrieval_top1'] <= 1.0
+  with open(tmp_path / 'eval' / 'eval.json') as f:
+    report = json.load(f)
+  udhr = report['suite']['sets']['UDHR']
+  assert udhr['languages'] == ['de', 'fr', 'ru', 'zh']
+  assert len(udhr['model']['mean']['retrieval_to_en_all']) == 3
