@@ -37,8 +37,10 @@ neither delete tmp directories nor move steps.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import gc
 import json
 import logging
 import sys
@@ -282,6 +284,29 @@ def committed_steps(directory: str | epath.PathLike) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _abandoned_reads_logged():
+  """Orbax reads an array's chunks in concurrent coroutines. When one fails, the others are
+  abandoned, and their own errors surface when they are collected, as Python's "Exception
+  ignored" tracebacks on stderr: noise beside the one error the restore reports. They are
+  collected here, while their errors go to the log instead."""
+  previous = sys.unraisablehook
+
+  def hook(unraisable):
+    code = getattr(unraisable.object, 'cr_code', None)
+    if 'orbax' in getattr(code, 'co_filename', ''):
+      logger.info('An abandoned Orbax read failed too: %s', unraisable.exc_value)
+    else:
+      previous(unraisable)
+
+  sys.unraisablehook = hook
+  try:
+    yield
+  finally:
+    gc.collect()
+    sys.unraisablehook = previous
+
+
 class Checkpointer:
   """Saves and restores a training run's checkpoints in `directory` (e.g. <workdir>/checkpoints).
 
@@ -461,7 +486,8 @@ class Checkpointer:
     """
     restored, integrity, error = None, None, None
     try:
-      restored, integrity = self._read_step(step, abstract_state)
+      with _abandoned_reads_logged():
+        restored, integrity = self._read_step(step, abstract_state)
       if with_data_state and restored.data_state is None:
         raise FileNotFoundError(f'{self.directory / str(step) / _DATA} (the input iterator\'s '
                                 'state) is missing')
