@@ -248,3 +248,42 @@ def test_reads_finishing_after_a_failed_restore_print_no_traceback(tmp_path, cap
   future.add_done_callback(lambda _: loop.call_soon_threadsafe(print))
   promise.set_result(1)   # the callback raises 'Event loop is closed' inside TensorStore
   assert 'Traceback' not in capfd.readouterr().err
+
+
+def test_abandoned_orbax_reads_that_fail_when_collected_print_no_traceback(tmp_path, capfd,
+                                                                           monkeypatch):
+  """A coroutine of Orbax's reader, abandoned after a failed restore, raises as it is closed."""
+  import gc  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(sys, 'unraisablehook', sys.__unraisablehook__)  # as outside pytest
+  directory = tmp_path / 'ckpt'
+  save_steps(directory, [1])
+  flip_one_bit(largest_array_file(directory / '1'))
+  with checkpointing.Checkpointer(directory) as checkpointer:
+    with pytest.raises(checkpointing.CheckpointRestoreError):
+      checkpointer.restore(abstract_of(make_state(0)))
+  # A coroutine defined in a file of Orbax's, suspended, then dropped: closing it raises.
+  source = ('import types\n'
+            '@types.coroutine\n'
+            'def pause():\n'
+            '  yield\n'
+            'async def read():\n'
+            '  try:\n'
+            '    await pause()\n'
+            '  finally:\n'
+            '    raise Exception("Encountered error while reading array index")\n')
+  namespace = {}
+  exec(compile(source, '/site-packages/orbax/checkpoint/_src/serialization.py', 'exec'),
+       namespace)
+  read = namespace['read']()
+  read.send(None)
+  del read
+  gc.collect()
+  assert 'Traceback' not in capfd.readouterr().err
+
+  class RaisesWhenCollected:
+    def __del__(self):
+      raise ValueError('elsewhere')
+
+  RaisesWhenCollected()
+  gc.collect()
+  assert 'elsewhere' in capfd.readouterr().err   # anything else still reaches Python's hook

@@ -37,10 +37,8 @@ neither delete tmp directories nor move steps.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gc
 import json
 import logging
 import sys
@@ -284,29 +282,6 @@ def committed_steps(directory: str | epath.PathLike) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _abandoned_reads_logged():
-  """Orbax reads an array's chunks in concurrent coroutines. When one fails, the others are
-  abandoned, and their own errors surface when they are collected, as Python's "Exception
-  ignored" tracebacks on stderr: noise beside the one error the restore reports. They are
-  collected here, while their errors go to the log instead."""
-  previous = sys.unraisablehook
-
-  def hook(unraisable):
-    code = getattr(unraisable.object, 'cr_code', None)
-    if 'orbax' in getattr(code, 'co_filename', ''):
-      logger.info('An abandoned Orbax read failed too: %s', unraisable.exc_value)
-    else:
-      previous(unraisable)
-
-  sys.unraisablehook = hook
-  try:
-    yield
-  finally:
-    gc.collect()
-    sys.unraisablehook = previous
-
-
 class Checkpointer:
   """Saves and restores a training run's checkpoints in `directory` (e.g. <workdir>/checkpoints).
 
@@ -486,8 +461,7 @@ class Checkpointer:
     """
     restored, integrity, error = None, None, None
     try:
-      with _abandoned_reads_logged():
-        restored, integrity = self._read_step(step, abstract_state)
+      restored, integrity = self._read_step(step, abstract_state)
       if with_data_state and restored.data_state is None:
         raise FileNotFoundError(f'{self.directory / str(step) / _DATA} (the input iterator\'s '
                                 'state) is missing')
@@ -532,8 +506,10 @@ def _quiet_late_read_callbacks() -> None:
 
   When one array of a damaged step fails to read, Orbax's event loop closes while TensorStore
   still finishes the step's other reads; their done-callbacks then find the loop closed and
-  TensorStore reports that as an unraisable error, a bare traceback on stderr. The restore has
-  already failed and been handled, so the traceback only buries the one-line error.
+  TensorStore reports that as an unraisable error, a bare traceback on stderr. Likewise Orbax's
+  own coroutines that read the other chunks of a failed array are abandoned, and raise their
+  errors when they are collected ("Exception ignored in: <coroutine ...>"). The restore has
+  already failed and been handled, so such tracebacks only bury the one-line error.
   """
   if getattr(sys.unraisablehook, 'quiets_late_reads', False):
     return
@@ -544,6 +520,11 @@ def _quiet_late_read_callbacks() -> None:
         str(unraisable.exc_value) == 'Event loop is closed'):
       logger.debug('A read of an abandoned checkpoint restore finished after its event loop '
                    'closed.')
+      return
+    code = getattr(unraisable.object, 'cr_code', None)
+    if 'orbax' in getattr(code, 'co_filename', ''):
+      logger.debug('An abandoned read of a failed checkpoint restore failed too: %s',
+                   unraisable.exc_value)
       return
     default_hook(unraisable)
 
