@@ -30,7 +30,6 @@ from unibert_jax.evaluation import layer_features
 from unibert_jax.evaluation import suite as suite_lib
 from unibert_jax.evaluation import suite_report
 from unibert_jax.evaluation import universality
-from unibert_jax.model import adversary
 from unibert_jax.model import encoder as encoder_lib
 from unibert_jax.train import losses
 
