@@ -97,7 +97,7 @@ def _suite_options(config, languages) -> suite_lib.SuiteOptions:
   options = suite_lib.options_from_config(config, _LANGUAGES.value or languages)
   overrides = {}
   if _SETS.value is not None:
-    overrides['sets'] = suite_lib.requested_sets(_SETS.value)
+    overrides['sets'] = parallel_text.set_names(_SETS.value)
   if _POOLING.value:
     overrides['pooling'] = _POOLING.value
   if _MAX_ITEMS.value is not None:

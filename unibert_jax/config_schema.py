@@ -290,11 +290,10 @@ def _relations() -> list[Relation]:
   def evaluation_sets(c, mesh, processes):
     problems = []
     for field in ('sets', 'build'):
-      names = [name.strip() for name in c.eval[field].split(',') if name.strip()]
-      unknown = sorted(set(names) - set(parallel_text.SETS))
-      if unknown:
-        problems.append(f'eval.{field}={c.eval[field]!r} names unknown set(s) {unknown}; '
-                        f'choose from {", ".join(parallel_text.SETS)}, comma-separated.')
+      try:
+        parallel_text.set_names(c.eval[field])
+      except ValueError as error:
+        problems.append(f'eval.{field}={c.eval[field]!r}: {error}')
     return problems
 
   @relation('data.mask_token_fraction', 'data.random_token_fraction')

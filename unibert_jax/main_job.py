@@ -163,7 +163,7 @@ def held_out_mlm(run: run_dir.RunDir) -> dict[str, float | None]:
 
 def build_evaluation_sets(config, options: suite_lib.SuiteOptions) -> None:
   """Builds the sets named by eval.build that the parallel-text cache lacks (downloads)."""
-  wanted = suite_lib.requested_sets(config.get('eval', {}).get('build', ''))
+  wanted = parallel_text.set_names(config.get('eval', {}).get('build', ''))
   if not wanted:
     return
   print(f'== evaluation data: {", ".join(wanted)} (built once into the parallel-text cache)',

@@ -7,6 +7,7 @@ import flax.nnx as nnx
 import numpy as np
 import pytest
 
+from unibert_jax.evaluation import parallel_text
 from unibert_jax.evaluation import suite as suite_lib
 from unibert_jax.evaluation import universality_eval
 from unibert_jax.evaluation.parallel_text import items as items_lib
@@ -51,9 +52,9 @@ def test_udhr_items_pair_paragraphs_with_english_where_the_split_agrees():
 
 
 def test_unknown_set_names_are_refused():
-  assert suite_lib.requested_sets(' R1, R2 ,') == ('R1', 'R2')
+  assert parallel_text.set_names(' R1, R2 ,') == ('R1', 'R2')
   with pytest.raises(ValueError, match='R9'):
-    suite_lib.requested_sets('R1,R9')
+    parallel_text.set_names('R1,R9')
 
 
 @pytest.mark.slow

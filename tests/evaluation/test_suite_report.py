@@ -5,8 +5,8 @@ import warnings
 
 import pytest
 
+from unibert_jax.evaluation import plotting
 from unibert_jax.evaluation import suite_report
-from unibert_jax.evaluation import universality_eval
 
 LANGUAGES = ('de', 'fr', 'ja', 'sw', 'zh')
 # Language i scores its profile times 1 - 0.05 i: the mean over the five languages is 0.9 times
@@ -141,7 +141,7 @@ def test_markdown_at_a_chosen_layer():
 
 
 def _plot_without_warnings(suite, path):
-  universality_eval.pyplot()   # importing matplotlib is not what is under test
+  plotting.pyplot()   # importing matplotlib is not what is under test
   with warnings.catch_warnings():
     warnings.simplefilter('error')
     suite_report.plot(suite, str(path))

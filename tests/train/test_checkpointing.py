@@ -229,12 +229,8 @@ def test_checksums_do_not_depend_on_the_mesh():
 
 
 
-@ignore_abandoned_reads
-def test_reads_finishing_after_a_failed_restore_print_no_traceback(tmp_path, capfd,
-                                                                     monkeypatch):
-  """TensorStore reports a read that completes after Orbax's loop closed; that is not an error."""
-  import asyncio  # pylint: disable=g-import-not-at-top
-  import tensorstore as ts  # pylint: disable=g-import-not-at-top
+def fail_a_restore_as_outside_pytest(tmp_path, monkeypatch):
+  """A restore of a damaged only step fails, with Python's own unraisable hook installed."""
   monkeypatch.setattr(sys, 'unraisablehook', sys.__unraisablehook__)  # as outside pytest
   directory = tmp_path / 'ckpt'
   save_steps(directory, [1])
@@ -242,6 +238,15 @@ def test_reads_finishing_after_a_failed_restore_print_no_traceback(tmp_path, cap
   with checkpointing.Checkpointer(directory) as checkpointer:
     with pytest.raises(checkpointing.CheckpointRestoreError):
       checkpointer.restore(abstract_of(make_state(0)))
+
+
+@ignore_abandoned_reads
+def test_reads_finishing_after_a_failed_restore_print_no_traceback(tmp_path, capfd,
+                                                                     monkeypatch):
+  """TensorStore reports a read that completes after Orbax's loop closed; that is not an error."""
+  import asyncio  # pylint: disable=g-import-not-at-top
+  import tensorstore as ts  # pylint: disable=g-import-not-at-top
+  fail_a_restore_as_outside_pytest(tmp_path, monkeypatch)
   loop = asyncio.new_event_loop()
   loop.close()
   promise, future = ts.Promise.new()
@@ -254,13 +259,7 @@ def test_abandoned_orbax_reads_that_fail_when_collected_print_no_traceback(tmp_p
                                                                            monkeypatch):
   """A coroutine of Orbax's reader, abandoned after a failed restore, raises as it is closed."""
   import gc  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(sys, 'unraisablehook', sys.__unraisablehook__)  # as outside pytest
-  directory = tmp_path / 'ckpt'
-  save_steps(directory, [1])
-  flip_one_bit(largest_array_file(directory / '1'))
-  with checkpointing.Checkpointer(directory) as checkpointer:
-    with pytest.raises(checkpointing.CheckpointRestoreError):
-      checkpointer.restore(abstract_of(make_state(0)))
+  fail_a_restore_as_outside_pytest(tmp_path, monkeypatch)
   # A coroutine defined in a file of Orbax's, suspended, then dropped: closing it raises.
   source = ('import types\n'
             '@types.coroutine\n'

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from unibert_jax.evaluation import universality_eval
+from unibert_jax.evaluation import plotting
 
 ABLATION_METRICS = ('retrieval_top1', 'language_probe_accuracy', 'mlm_accuracy')
 
@@ -70,7 +70,7 @@ def ablation_markdown(rows: Sequence[Mapping]) -> str:
 
 def plot_ablation(rows: Sequence[Mapping], path: str) -> None:
   """Grouped bars (mean, std error bars over seeds) of the three figures per variant."""
-  plt = universality_eval.pyplot()
+  plt = plotting.pyplot()
   titles = {'retrieval_top1': 'retrieval top-1 (higher: more universal)',
             'language_probe_accuracy': 'language probe (lower: more universal)',
             'mlm_accuracy': 'MLM accuracy'}

@@ -239,21 +239,11 @@ def evaluate_suite(encoder: nnx.Module, tokenizer: tokenizers.Tokenizer, max_len
 
 
 
-def requested_sets(names: str) -> tuple[str, ...]:
-  """'R1,R2' -> ('R1', 'R2'); names outside parallel_text.SETS are refused."""
-  sets = tuple(name.strip() for name in names.split(',') if name.strip())
-  unknown = sorted(set(sets) - set(parallel_text.SETS))
-  if unknown:
-    raise ValueError(f'Unknown evaluation set(s) {unknown}; choose from '
-                     f'{", ".join(parallel_text.SETS)}.')
-  return sets
-
-
 def options_from_config(config, languages: Sequence[str] | None = None) -> SuiteOptions:
   """The suite options of a run config (`eval` section; runs saved before it have none)."""
   eval_cfg = config.get('eval') or {}
   return SuiteOptions(
-      sets=requested_sets(eval_cfg.get('sets', ','.join(parallel_text.SETS))),
+      sets=parallel_text.set_names(eval_cfg.get('sets', ','.join(parallel_text.SETS))),
       cache_dir=eval_cfg.get('parallel_text_dir') or None,
       languages=None if languages is None else tuple(languages),
       max_items_per_language=eval_cfg.get('max_items_per_language') or None,

@@ -18,6 +18,8 @@ import os
 
 import numpy as np
 
+from unibert_jax.evaluation import plotting
+
 SUITE_MARKDOWN, SUITE_PLOT = 'eval_suite.md', 'eval_suite.png'
 # The more language-universal the encoder, the LOWER these are (the probe tells languages apart,
 # the distance separates language means); for every other figure higher is better.
@@ -185,14 +187,6 @@ def _retrieval_curves(scope: str) -> dict[str, str]:
 PROBE_CURVES = {'probe': 'tab:red', 'probe_centered': 'tab:pink'}
 
 
-def _pyplot():
-  # Not universality_eval.pyplot: universality_eval imports this module.
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')  # Files only: no display on training hosts.
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
-
-
 def _as_array(values: Sequence[float | None]) -> np.ndarray:
   return np.array([value if _known(value) else np.nan for value in values], dtype=np.float64)
 
@@ -255,7 +249,7 @@ def plot(suite: Mapping, path: str, layer: int | None = None) -> None:
   """The suite as a PNG: per evaluated set, the per-layer curves (retrieval, probe) and the
   per-language bars at `layer` (default the last). Sets marked missing are left out."""
   layer = resolve_layer(suite, layer)
-  plt = _pyplot()
+  plt = plotting.pyplot()
   sets = evaluated_sets(suite)
   if not sets:
     figure = plt.figure(figsize=(6, 2))

@@ -27,6 +27,7 @@ from unibert_jax.data import corpus
 from unibert_jax.data import input_pipeline
 from unibert_jax.data import tokenizer as tokenizer_lib
 from unibert_jax.evaluation import layer_features
+from unibert_jax.evaluation import plotting
 from unibert_jax.evaluation import suite as suite_lib
 from unibert_jax.evaluation import suite_report
 from unibert_jax.evaluation import universality
@@ -295,16 +296,9 @@ def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
   return summary
 
 
-def pyplot():
-  import matplotlib
-  matplotlib.use('Agg')  # Files only: no display on training hosts.
-  import matplotlib.pyplot as plt
-  return plt
-
-
 def plot_evaluation(report: Mapping, path: str) -> None:
   """Per-language retrieval and MLM accuracy bars, and the summary figures beside chance."""
-  plt = pyplot()
+  plt = plotting.pyplot()
   retrieval = report['per_language']['retrieval_vs_pivot']
   mlm = report['per_language']['mlm_accuracy']
   languages = sorted(set(retrieval) | set(mlm))

@@ -17,6 +17,7 @@ from unibert_jax.evaluation.parallel_text.builder import ALL_SETS
 from unibert_jax.evaluation.parallel_text.builder import build
 from unibert_jax.evaluation.parallel_text.builder import load
 from unibert_jax.evaluation.parallel_text.builder import load_typed_spans
+from unibert_jax.evaluation.parallel_text.builder import set_names
 from unibert_jax.evaluation.parallel_text.builder import SETS
 from unibert_jax.evaluation.parallel_text.builder import TYPED_SPAN_SETS
 from unibert_jax.evaluation.parallel_text.items import Item

@@ -106,6 +106,16 @@ def _is_current(manifest: dict, cache_dir: str, set_name: str) -> bool:
       manifest['sets'][set_name].get('built_on') == manifest['sets'][dependency]['sha256'])
 
 
+def set_names(text: str, allowed: Sequence[str] = SETS) -> tuple[str, ...]:
+  """'R1, R2' -> ('R1', 'R2'); a name outside `allowed` raises ValueError."""
+  names = tuple(name.strip() for name in text.split(',') if name.strip())
+  unknown = sorted(set(names) - set(allowed))
+  if unknown:
+    raise ValueError(f'Unknown parallel-text set(s) {unknown}; choose from '
+                     f'{", ".join(allowed)}, comma-separated.')
+  return names
+
+
 def _with_dependencies(set_names: Sequence[str]) -> list[str]:
   if isinstance(set_names, str):
     set_names = (set_names,)
