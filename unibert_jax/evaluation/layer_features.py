@@ -70,22 +70,6 @@ def _rows_per_batch(length: int, devices: int) -> int:
   return devices * math.ceil(rows / devices)
 
 
-def _forward_fn(encoder: nnx.Module, pooling: str, mesh) -> Callable:
-  graphdef, state = nnx.split(encoder)
-  state = jax.device_put(state, sharding.replicated(mesh))
-
-  @jax.jit
-  def forward(state, input_ids, attention_mask):
-    states = nnx.merge(graphdef, state).all_hidden_states(input_ids, attention_mask)
-    hidden = jnp.stack(states).astype(jnp.float32)           # [layers, B, L, d]
-    if pooling == 'cls':
-      return hidden[:, :, 0]
-    weights = attention_mask.astype(jnp.float32)[None, :, :, None]
-    return (hidden * weights).sum(2) / jnp.maximum(weights.sum(2), 1.0)
-
-  return lambda input_ids, attention_mask: forward(state, input_ids, attention_mask)
-
-
 class _Progress:
   """One line every `every_s` seconds: texts done, share and rate."""
 
@@ -104,6 +88,66 @@ class _Progress:
                f'({100 * self.done / self.total:.0f} %), {rate:,.0f} texts/s')
 
 
+class PooledLayers:
+  """An encoder's pooled states at every layer, for any texts: its jitted forward is built once,
+  so calls on other texts with batch shapes seen before do not compile again (the held-out
+  figures and the suite share one)."""
+
+  def __init__(self, encoder: nnx.Module, pooling: str = 'mean', mesh=None):
+    if pooling not in POOLINGS:
+      raise ValueError(f'pooling={pooling!r}; choose one of {", ".join(POOLINGS)}.')
+    self.pooling = pooling
+    self.mesh = mesh or sharding.make_mesh((-1, 1, 1))
+    self.layers = encoder.cfg.num_layers + 1
+    self.hidden_size = encoder.cfg.hidden_size
+    graphdef, state = nnx.split(encoder)
+    state = jax.device_put(state, sharding.replicated(self.mesh))
+
+    @jax.jit
+    def forward(state, input_ids, attention_mask):
+      states = nnx.merge(graphdef, state).all_hidden_states(input_ids, attention_mask)
+      hidden = jnp.stack(states).astype(jnp.float32)           # [layers, B, L, d]
+      if pooling == 'cls':
+        return hidden[:, :, 0]
+      weights = attention_mask.astype(jnp.float32)[None, :, :, None]
+      return (hidden * weights).sum(2) / jnp.maximum(weights.sum(2), 1.0)
+
+    self._forward = lambda input_ids, attention_mask: forward(state, input_ids, attention_mask)
+
+  def __call__(self, tokenizer: tokenizers.Tokenizer, texts: Sequence[str], max_len: int,
+               log: Callable[[str], None] = print) -> np.ndarray:
+    """float32 [num_layers + 1, len(texts), d]; see pooled_layer_features."""
+    if not texts:
+      raise ValueError('pooled_layer_features got no text.')
+    frame = special_ids(tokenizer)
+    ids = [[frame.first] + row[:max_len - 2] + [frame.last]
+           for row in token_ids(tokenizer, texts)]
+    batch_sharding = sharding.batch_sharding(self.mesh)
+    out = np.zeros((self.layers, len(texts), self.hidden_size), np.float32)
+    order = np.argsort([len(row) for row in ids], kind='stable')
+    progress = _Progress(len(texts), log)
+    start = 0
+    while start < len(order):
+      length = bucket_length(len(ids[order[start]]), max_len)
+      rows = _rows_per_batch(length, self.mesh.size)
+      chosen = []
+      while start < len(order) and len(chosen) < rows and len(ids[order[start]]) <= length:
+        chosen.append(order[start])
+        start += 1
+      input_ids = np.full((rows, length), frame.pad, np.int32)
+      # Filler rows are framed empty sentences: real inputs, so their pooled mean stays finite.
+      input_ids[:, :2] = frame.first, frame.last
+      for row, index in enumerate(chosen):
+        input_ids[row, :2] = frame.pad
+        input_ids[row, :len(ids[index])] = ids[index]
+      attention_mask = (input_ids != frame.pad).astype(np.int32)
+      pooled = self._forward(jax.device_put(input_ids, batch_sharding),
+                             jax.device_put(attention_mask, batch_sharding))
+      out[:, chosen] = np.asarray(pooled)[:, :len(chosen)]
+      progress.add(len(chosen))
+    return out
+
+
 def pooled_layer_features(encoder: nnx.Module, tokenizer: tokenizers.Tokenizer,
                           texts: Sequence[str], max_len: int, *, pooling: str = 'mean',
                           mesh=None, log: Callable[[str], None] = print) -> np.ndarray:
@@ -118,36 +162,4 @@ def pooled_layer_features(encoder: nnx.Module, tokenizer: tokenizers.Tokenizer,
     mesh: where batches go (default: every local device, data parallel).
     log: receives a progress line about every 10 s.
   """
-  if pooling not in POOLINGS:
-    raise ValueError(f'pooling={pooling!r}; choose one of {", ".join(POOLINGS)}.')
-  if not texts:
-    raise ValueError('pooled_layer_features got no text.')
-  frame = special_ids(tokenizer)
-  ids = [[frame.first] + row[:max_len - 2] + [frame.last] for row in token_ids(tokenizer, texts)]
-  mesh = mesh or sharding.make_mesh((-1, 1, 1))
-  batch_sharding = sharding.batch_sharding(mesh)
-  forward = _forward_fn(encoder, pooling, mesh)
-  layers = encoder.cfg.num_layers + 1
-  out = np.zeros((layers, len(texts), encoder.cfg.hidden_size), np.float32)
-  order = np.argsort([len(row) for row in ids], kind='stable')
-  progress = _Progress(len(texts), log)
-  start = 0
-  while start < len(order):
-    length = bucket_length(len(ids[order[start]]), max_len)
-    rows = _rows_per_batch(length, mesh.size)
-    chosen = []
-    while start < len(order) and len(chosen) < rows and len(ids[order[start]]) <= length:
-      chosen.append(order[start])
-      start += 1
-    input_ids = np.full((rows, length), frame.pad, np.int32)
-    # Filler rows are framed empty sentences: real inputs, so their pooled mean stays finite.
-    input_ids[:, :2] = frame.first, frame.last
-    for row, index in enumerate(chosen):
-      input_ids[row, :2] = frame.pad
-      input_ids[row, :len(ids[index])] = ids[index]
-    attention_mask = (input_ids != frame.pad).astype(np.int32)
-    pooled = forward(jax.device_put(input_ids, batch_sharding),
-                     jax.device_put(attention_mask, batch_sharding))
-    out[:, chosen] = np.asarray(pooled)[:, :len(chosen)]
-    progress.add(len(chosen))
-  return out
+  return PooledLayers(encoder, pooling, mesh)(tokenizer, texts, max_len, log)

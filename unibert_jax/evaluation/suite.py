@@ -16,7 +16,6 @@ import dataclasses
 import os
 import time
 
-import flax.nnx as nnx
 import numpy as np
 import tokenizers
 
@@ -186,19 +185,19 @@ def _score_set(name: str, items: Sequence[Item], rows: _Rows, features: np.ndarr
   }
 
 
-def evaluate_suite(encoder: nnx.Module, tokenizer: tokenizers.Tokenizer, max_len: int,
-                   items_by_set: Mapping[str, Sequence[Item]], *, pooling: str = 'mean',
+def evaluate_suite(pooled_layers: layer_features.PooledLayers,
+                   tokenizer: tokenizers.Tokenizer, max_len: int,
+                   items_by_set: Mapping[str, Sequence[Item]], *,
                    missing: Mapping[str, str] | None = None, item_sha256: str = '',
                    model_name: str = '', log: Callable[[str], None] = print) -> dict:
-  """Scores every layer of `encoder` on each set; returns the suite (eval.json's 'suite').
+  """Scores every layer of an encoder on each set; returns the suite (eval.json's 'suite').
 
   Args:
-    encoder: a model.Encoder with `all_hidden_states`.
+    pooled_layers: the encoder's pooled states at every layer (its pooling is the suite's).
     tokenizer: its tokenizer (XLM-R or BERT family framing, layer_features).
     max_len: the longest sequence fed to the encoder.
     items_by_set: set name -> aligned items (UDHR's from udhr_items); the UDHR set has no fixed
       candidate subset (a few paragraphs per language).
-    pooling: 'mean' or 'cls'.
     missing: sets that could not be evaluated, with the reason (recorded as such).
     item_sha256: the parallel-text manifest's item hash, carried into the result.
     model_name: what is evaluated (a run or HF directory), for the reports.
@@ -217,9 +216,8 @@ def evaluate_suite(encoder: nnx.Module, tokenizer: tokenizers.Tokenizer, max_len
   items_by_set = {name: items for name, items in items_by_set.items() if items}
   texts, rows = _index_texts(items_by_set)
   log(f'== evaluation suite: {", ".join(f"{n} ({len(i):,} items)" for n, i in items_by_set.items())}'
-      f'; {len(texts):,} distinct texts, {pooling} pooling, every layer')
-  features = layer_features.pooled_layer_features(encoder, tokenizer, texts, max_len,
-                                                  pooling=pooling, log=log) if texts else None
+      f'; {len(texts):,} distinct texts, {pooled_layers.pooling} pooling, every layer')
+  features = pooled_layers(tokenizer, texts, max_len, log) if texts else None
   features_seconds = time.time() - start
   sets = {}
   for name, items in items_by_set.items():
@@ -228,8 +226,8 @@ def evaluate_suite(encoder: nnx.Module, tokenizer: tokenizers.Tokenizer, max_len
   sets |= {name: {'missing': reason} for name, reason in (missing or {}).items()}
   total = time.time() - start
   return {
-      'pooling': pooling,
-      'num_layers': int(encoder.cfg.num_layers),
+      'pooling': pooled_layers.pooling,
+      'num_layers': pooled_layers.layers - 1,
       'model': model_name,
       'item_sha256': item_sha256,
       'seconds': {'features': round(features_seconds, 1),

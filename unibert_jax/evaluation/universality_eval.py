@@ -189,9 +189,9 @@ def _scores_mlm(encoder: nnx.Module, tokenizer) -> bool:
   return bool(has_head) and tokenizer.token_to_id(special_tokens.MASK) is not None
 
 
-def run_suite(encoder: nnx.Module, tokenizer, max_len: int, paragraphs: Paragraphs,
-              language_names: Sequence[str], options: suite_lib.SuiteOptions,
-              model_name: str) -> dict:
+def run_suite(pooled_layers: layer_features.PooledLayers, tokenizer, max_len: int,
+              paragraphs: Paragraphs, language_names: Sequence[str],
+              options: suite_lib.SuiteOptions, model_name: str) -> dict:
   """The suite on the built parallel-text sets, and UDHR for the languages they lack."""
   items_by_set, missing, item_sha256 = suite_lib.load_sets(options)
   covered = {item.language for items in items_by_set.values() for item in items}
@@ -205,8 +205,8 @@ def run_suite(encoder: nnx.Module, tokenizer, max_len: int, paragraphs: Paragrap
     items_by_set[suite_lib.UDHR] = udhr
   elif suite_lib.PIVOT not in names:
     missing[suite_lib.UDHR] = f'the held-out split has no {suite_lib.PIVOT!r} paragraphs'
-  return suite_lib.evaluate_suite(encoder, tokenizer, max_len, items_by_set,
-                                  pooling=options.pooling, missing=missing,
+  return suite_lib.evaluate_suite(pooled_layers, tokenizer, max_len, items_by_set,
+                                  missing=missing,
                                   item_sha256=item_sha256, model_name=model_name)
 
 
@@ -238,8 +238,9 @@ def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
   language_names = list(corpus.language_names(data_dir))
   tokenizer = tokenizer_lib.load_tokenizer(tokenizer_dir)
   max_len = _max_len(encoder, config)
-  features = layer_features.pooled_layer_features(encoder, tokenizer, paragraphs.texts,
-                                                  max_len)[-1]
+  # One jitted forward for these figures and a mean-pooled suite: no second compilation.
+  mean_pooled = layer_features.PooledLayers(encoder, 'mean')
+  features = mean_pooled(tokenizer, paragraphs.texts, max_len)[-1]
   figures = universality_figures(features, paragraphs, language_names, pivot)
 
   mlm = {'mlm_accuracy': None, 'mlm_accuracy_micro': None, 'per_language': {},
@@ -267,8 +268,10 @@ def evaluate_encoder(encoder: nnx.Module, tokenizer_dir: str, data_dir: str,
   }
   suite = None
   if suite_options is not None:
-    suite = run_suite(encoder, tokenizer, max_len, paragraphs, language_names, suite_options,
-                      model_name)
+    pooled_layers = (mean_pooled if suite_options.pooling == 'mean'
+                     else layer_features.PooledLayers(encoder, suite_options.pooling))
+    suite = run_suite(pooled_layers, tokenizer, max_len, paragraphs, language_names,
+                      suite_options, model_name)
     summary |= suite_report.summary(suite)
     summary['suite_missing_sets'] = ','.join(
         sorted(name for name, entry in suite['sets'].items() if entry.get('missing')))
