@@ -22,10 +22,12 @@ MAY_IMPORT = {
     'export': {'core', 'data', 'model', 'train'},
     'teacher': {'core', 'data', 'model', 'perf', 'export'},
     'evaluation': {'core', 'data', 'model', 'export', 'train'},
-    'perf.bench': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher'},
     'tasks': {'core', 'data', 'model', 'perf', 'train', 'export', 'evaluation'},
+    'finetune': {'core', 'data', 'model', 'perf', 'train', 'export', 'evaluation', 'tasks'},
+    'perf.bench': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher', 'evaluation',
+                   'tasks', 'finetune'},
     'app': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher', 'evaluation',
-            'tasks'},
+            'tasks', 'finetune'},
 }
 # Top-level modules that assemble the whole job; every other top-level module is core.
 APP_MODULES = {'main_job', 'config_schema', 'cli'}
