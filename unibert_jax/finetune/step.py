@@ -97,7 +97,7 @@ def _train_step(graphdef, kind, optimizer, rest, state, batch, dropout_key):
   updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
   params = optax.apply_updates(state['params'], updates)
   return ({'params': params, 'opt_state': opt_state, 'step': state['step'] + 1},
-          {'loss': loss, 'grad_norm': optax.global_norm(grads)})
+          {'loss': loss, 'grad_norm': optax.tree.norm(grads)})
 
 
 def _logits(graphdef, rest, params, batch):
@@ -119,7 +119,9 @@ class Program:
     replicated = sharding.replicated(mesh)
     self._batch_sharding = sharding.batch_sharding(mesh)
     self.rest = jax.device_put(rest, replicated)
-    params = jax.device_put(params, replicated)
+    # Copies: the step donates its state, and the source encoder's arrays must outlive this
+    # program (the next seed starts from them).
+    params = jax.device_put(jax.tree.map(jnp.copy, params), replicated)
     self.state = {'params': params,
                   'opt_state': jax.jit(self.optimizer.init, out_shardings=replicated)(params),
                   'step': jax.device_put(jnp.zeros((), jnp.int32), replicated)}

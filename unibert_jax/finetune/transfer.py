@@ -31,6 +31,7 @@ from unibert_jax.tasks import examples as examples_lib
 from unibert_jax.tasks import metrics
 from unibert_jax.tasks import qa_postprocess
 from unibert_jax.train import checkpointing
+from unibert_jax.train import trainer
 
 
 @dataclasses.dataclass
@@ -137,8 +138,8 @@ def finetune_seed(source_encoder, encoded: EncodedTask, hyper: step_lib.Hyper, s
   headline = task.headline_metric
   epochs, train_seconds, eval_seconds, train_tokens = [], 0.0, 0.0, 0
   if os.path.exists(checkpoint_dir) and os.listdir(checkpoint_dir):
-    raise FileExistsError(f'{checkpoint_dir} already holds checkpoints of an earlier '
-                          'fine-tuning; use a new --workdir or delete it.')
+    raise FileExistsError(f'{checkpoint_dir} already holds the checkpoints of a fine-tuning; '
+                          'use a new --workdir, or delete it to start over.')
   with checkpointing.Checkpointer(checkpoint_dir, keep=hyper.epochs) as checkpointer:
     for epoch in range(1, hyper.epochs + 1):
       start = time.perf_counter()
@@ -150,9 +151,10 @@ def finetune_seed(source_encoder, encoded: EncodedTask, hyper: step_lib.Hyper, s
       loss = float(np.mean(jax.device_get(losses)))
       train_seconds += time.perf_counter() - start
       if not np.isfinite(loss):
-        raise FloatingPointError(f'Fine-tuning {task.name} seed {seed}: the loss is {loss} in '
-                                 f'epoch {epoch}; lower --learning_rate (now '
-                                 f'{hyper.learning_rate}).')
+        raise trainer.NonFiniteLossError(
+            f'Fine-tuning {task.name} seed {seed}: the loss is {loss} in epoch {epoch}; the '
+            f'earlier epochs\' checkpoints in {checkpoint_dir} are kept. Lower '
+            f'--learning_rate (now {hyper.learning_rate}).')
       start = time.perf_counter()
       en_dev = score(program, task, task.dev, encoded.dev)
       target_dev = {language: score(program, task, task.target_dev[language],

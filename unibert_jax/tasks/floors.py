@@ -12,13 +12,14 @@ A model has to beat these to show transfer beyond shared strings:
   (`t1_string_match`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 import collections
 
 import numpy as np
 from sklearn import feature_extraction
 from sklearn import linear_model
 
+from unibert_jax.evaluation import parallel_text
 from unibert_jax.evaluation.parallel_text import filters
 from unibert_jax.evaluation.parallel_text.typed_spans import TypedSpanItem
 from unibert_jax.tasks import metrics
@@ -136,14 +137,19 @@ def string_match_spans(item: TypedSpanItem) -> list[tuple[int, int, str]]:
 
 
 def t1_string_match(items: Sequence[TypedSpanItem], split: str = 'test',
-                    languages: Sequence[str] | None = None) -> dict[str, dict]:
+                    languages: Sequence[str] | None = None,
+                    units_by_language: Mapping[str, Collection[str]] | None = None
+                    ) -> dict[str, dict]:
   """Language -> metrics.span_f1 of string matching on the T1 units of `split` (the task's
-  words and gold tags; predicted spans tag the words they overlap)."""
+  words and gold tags; predicted spans tag the words they overlap). units_by_language limits
+  each language to those units (the example ids of a subsampled test set)."""
   units = offline_tasks.unit_keys(items)
   gold, predicted = collections.defaultdict(list), collections.defaultdict(list)
   for item in items:
     unit = units[filters.normalise_english(item.english)]
     if offline_tasks.split_of(unit) != split or (languages and item.language not in languages):
+      continue
+    if units_by_language is not None and unit not in units_by_language.get(item.language, ()):
       continue
     offsets = word_tokens.word_offsets(
         item.target, [position for start, end, _ in item.target_spans
@@ -153,3 +159,41 @@ def t1_string_match(items: Sequence[TypedSpanItem], split: str = 'test',
         word_tokens.tags_for_spans(offsets, string_match_spans(item)))
   return {language: metrics.span_f1(gold[language], predicted[language])
           for language in sorted(gold)}
+
+
+def majority_floor(task: TaskData, languages: Sequence[str] | None = None) -> dict[str, dict]:
+  """Language -> metrics.score of always answering English train's most frequent class."""
+  if task.kind != CLASSIFICATION:
+    raise ValueError(f'{task.name}: majority_floor is for classification tasks.')
+  majority = collections.Counter(example.label for example in task.train).most_common(1)[0][0]
+  return {language: metrics.score(CLASSIFICATION, task.test[language],
+                                  [majority] * len(task.test[language]), task.label_names)
+          for language in languages or task.languages}
+
+
+def _t1_scores(span_scores: Mapping) -> dict:
+  """metrics.span_f1's result in the keys metrics.score gives token classification."""
+  return {'precision': span_scores['precision'], 'recall': span_scores['recall'],
+          'f1': span_scores['f1'],
+          **{f'f1_{label}': span_scores['per_label'].get(label, {}).get('f1', 0.0)
+             for label in offline_tasks.T1_LABELS}}
+
+
+def task_floor(task: TaskData, parallel_text_dir: str | None = None
+               ) -> tuple[str, dict[str, dict]] | None:
+  """(name, language -> scores) of the task's lexical floor on exactly its test items: C1's
+  tf-idf regression, P1's tf-idf cosine, T1's string matching, or for other classification
+  tasks the majority class; None for tasks without one (QA, regression)."""
+  if task.name == 'C1':
+    return 'char tf-idf logistic regression', classification_floor(task)
+  if task.name == 'P1':
+    return 'char tf-idf cosine', p1_cosine_floor(task)
+  if task.name == 'T1':
+    units = {language: {example.id for example in examples}
+             for language, examples in task.test.items()}
+    items = parallel_text.load_typed_spans(parallel_text_dir, 'T1')
+    return 'string match', {language: _t1_scores(scores) for language, scores in
+                            t1_string_match(items, 'test', task.languages, units).items()}
+  if task.kind == CLASSIFICATION:
+    return 'majority class', majority_floor(task)
+  return None
