@@ -378,17 +378,8 @@ def _check_tokenizer_fits(tokenizer_dir: str, vocab_size: int) -> None:
                      'tokenizer the model was trained with.')
 
 
-def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
-                   tokenizer_dir: str, out_dir: str, card: dict | None = None) -> str:
-  """Writes a Hugging Face XLMRobertaForMaskedLM directory; returns out_dir.
-
-  Args:
-    encoder_or_params: an Encoder, its nnx.State, or its parameters as a nested dict.
-    model_cfg: the `model` section of the run config.
-    tokenizer_dir: holds the tokenizer.json the model was trained with (+ tokenizer_config.json).
-    out_dir: created or overwritten file by file (written aside, then moved in).
-    card: model card fields (see model_card.render); None writes a minimal card.
-  """
+def check_exportable(model_cfg: ml_collections.ConfigDict) -> None:
+  """Refuses encoders whose positions XLM-R cannot reproduce (imports of another layout)."""
   if (encoder_lib.position_scheme(model_cfg) != 'xlm-r'
       or encoder_lib.pad_token_id(model_cfg) != special_tokens.PAD_ID):
     raise ValueError(f'The export writes XLM-R\'s positions (from pad id {special_tokens.PAD_ID} '
@@ -396,15 +387,21 @@ def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
                      f'{encoder_lib.position_scheme(model_cfg)!r} with model.pad_token_id '
                      f'{encoder_lib.pad_token_id(model_cfg)} (an imported model of another '
                      'layout); only XLM-R-layout models are exported.')
-  placement = encoder_lib.norm_placement(model_cfg)
-  tensors = to_hf_tensors(encoder_params(encoder_or_params), int(model_cfg.num_layers), placement)
+
+
+def write_directory(out_dir: str, config: dict[str, Any], tensors: dict[str, np.ndarray],
+                    model_cfg: ml_collections.ConfigDict, tokenizer_dir: str,
+                    readme: str) -> str:
+  """Writes config.json, model.safetensors, the tokenizer files and README.md; returns out_dir.
+
+  out_dir is created or overwritten file by file (written aside, then moved in).
+  """
   expected = (int(model_cfg.vocab_size), int(model_cfg.hidden_size))
   if tensors['roberta.embeddings.word_embeddings.weight'].shape != expected:
     raise ValueError(f'The word embeddings have shape '
                      f'{tensors["roberta.embeddings.word_embeddings.weight"].shape} but the model '
                      f'config says {expected}; pass the config the parameters were built with.')
   _check_tokenizer_fits(tokenizer_dir, int(model_cfg.vocab_size))
-  config = hf_config(model_cfg)
   if os.path.exists(out_dir) and not os.path.isdir(out_dir):
     raise ValueError(f'{out_dir} is a file; the export writes a directory there. Choose '
                      'another output directory.')
@@ -418,7 +415,7 @@ def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
                                 metadata={'format': 'pt'})
     _copy_tokenizer(tokenizer_dir, staging, model_cfg)
     with open(os.path.join(staging, 'README.md'), 'w') as f:
-      f.write(model_card.render(card or {}, config, placement))
+      f.write(readme)
     for name in os.listdir(staging):
       os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
     stale_index = os.path.join(out_dir, WEIGHTS_INDEX_FILE)
@@ -427,6 +424,25 @@ def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
   finally:
     shutil.rmtree(staging, ignore_errors=True)
   return out_dir
+
+
+def export_encoder(encoder_or_params: Any, model_cfg: ml_collections.ConfigDict,
+                   tokenizer_dir: str, out_dir: str, card: dict | None = None) -> str:
+  """Writes a Hugging Face XLMRobertaForMaskedLM directory; returns out_dir.
+
+  Args:
+    encoder_or_params: an Encoder, its nnx.State, or its parameters as a nested dict.
+    model_cfg: the `model` section of the run config.
+    tokenizer_dir: holds the tokenizer.json the model was trained with (+ tokenizer_config.json).
+    out_dir: created or overwritten file by file (written aside, then moved in).
+    card: model card fields (see model_card.render); None writes a minimal card.
+  """
+  check_exportable(model_cfg)
+  placement = encoder_lib.norm_placement(model_cfg)
+  tensors = to_hf_tensors(encoder_params(encoder_or_params), int(model_cfg.num_layers), placement)
+  config = hf_config(model_cfg)
+  return write_directory(out_dir, config, tensors, model_cfg, tokenizer_dir,
+                         model_card.render(card or {}, config, placement))
 
 
 # --- import ----------------------------------------------------------------------------------
