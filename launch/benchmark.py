@@ -1,4 +1,5 @@
-r"""Throughput of the fused train step: against the PyTorch peer, the device peak, the data.
+r"""Throughput of the fused train step (against the PyTorch peer, the device peak, the data) and of
+the fine-tuning step (against its PyTorch peer).
 
 Our step against Hugging Face `XLMRobertaForMaskedLM` + torch AdamW, same shapes, one process
 (about 8 minutes for both shapes and both matmul dtypes on 2 CPU cores):
@@ -20,6 +21,18 @@ run's teacher cache, when there is one, is joined to every batch as the student'
 
   python launch/benchmark.py --section=data --workdir=/tmp/unibert_demo
 
+Our fine-tuning step (a SequenceClassifier head, finetune/step.py's Program on one device)
+against transformers' `XLMRobertaForSequenceClassification` + torch AdamW with gradient clipping,
+batch 32 x 128 of full-length random ids, dropout 0.1 on both sides, float32, one process
+(about 8 minutes for both shapes on 2 busy CPU cores):
+
+  python launch/benchmark.py --section=finetune    # --shapes=demo,mid
+
+prints a table and one JSON line per shape and head with ours_tokens_per_sec,
+peer_tokens_per_sec and ratio (ours / peer, within each round, median over rounds).
+`--finetune_kinds=classification,token_classification` adds the token tagger
+(`XLMRobertaForTokenClassification`); --shapes also takes the names of model/shapes.py.
+
 One accelerator node, configs/base.py at sequence 512 in bf16 with all three objectives:
 tokens/s, TFLOP/s per device and MFU against the device's datasheet peak:
 
@@ -39,12 +52,16 @@ from unibert_jax import cli
 from unibert_jax import run_dir
 from unibert_jax.data import prepare
 from unibert_jax.perf.bench import benchmark
+from unibert_jax.perf.bench import finetune_bench
 from unibert_jax.teacher import cache_format
 
-_SECTION = flags.DEFINE_enum('section', 'train', ['train', 'data'],
-                             'train: ours vs the peer; data: input pipeline vs train step.')
+_SECTION = flags.DEFINE_enum('section', 'train', ['train', 'data', 'finetune'],
+                             'train: ours vs the peer; data: input pipeline vs train step; '
+                             'finetune: our fine-tuning step vs the transformers peer.')
 _PRESET = flags.DEFINE_enum('preset', None, ['gpu'], 'gpu: base config, seq 512, bf16, MFU.')
-_SHAPES = flags.DEFINE_list('shapes', list(benchmark.SHAPES), 'Shapes for --section=train.')
+_SHAPES = flags.DEFINE_list('shapes', list(benchmark.SHAPES),
+                            'Shapes for --section=train (and finetune, which also takes the '
+                            'names of model/shapes.py).')
 _MATMUL_DTYPES = flags.DEFINE_list(
     'matmul_dtypes', ['float32', 'bfloat16'],
     'model.matmul_dtype of our step for --section=train (bfloat16 adds a bf16-autocast peer).')
@@ -59,6 +76,13 @@ _DATA_DIR = flags.DEFINE_string('data_dir', None, 'Prepared corpus (default <wor
 _TOKENIZER_DIR = flags.DEFINE_string('tokenizer_dir', None,
                                      'Tokenizer (default <data_dir>/tokenizer).')
 _SECONDS = flags.DEFINE_float('seconds', 5.0, 'How long --section=data pulls batches.')
+_FINETUNE_KINDS = flags.DEFINE_list('finetune_kinds', ['classification'],
+                                   f'Heads for --section=finetune: {finetune_bench.KINDS}.')
+_FINETUNE_BATCH = flags.DEFINE_integer('finetune_batch_size', 32, 'Rows per fine-tuning step.')
+_FINETUNE_LENGTH = flags.DEFINE_integer(
+    'finetune_max_length', 128, 'Tokens per row (fewer where the position table is shorter).')
+_FINETUNE_DROPOUT = flags.DEFINE_float('finetune_dropout', 0.1,
+                                       'Hidden and attention dropout of both sides.')
 _GPU_VARIANT = flags.DEFINE_string('gpu_variant', 'base', 'configs/base.py variant for --preset=gpu.')
 _GPU_SEQ = flags.DEFINE_integer('gpu_seq', 512, 'Sequence length for --preset=gpu.')
 _GPU_BATCH = flags.DEFINE_integer('gpu_batch_size', None,
@@ -89,6 +113,17 @@ def main(argv):
     print(f"pipeline {result['pipeline']['batches_per_sec']:.1f} batches/s, train step "
           f"{result['train_steps_per_sec']:.2f} steps/s: headroom {result['headroom']:.1f}x")
     print(json.dumps(result))
+    return
+  if _SECTION.value == 'finetune':
+    rows = [finetune_bench.benchmark_shape(
+        shape, finetune_bench.model_config(demo_config.get_config(), shape,
+                                           _FINETUNE_DROPOUT.value),
+        kind=kind, batch_size=_FINETUNE_BATCH.value, max_length=_FINETUNE_LENGTH.value,
+        rounds=_ROUNDS.value, steps_per_round=_STEPS.value, warmup=_WARMUP.value,
+        peer_steps=_PEER_STEPS.value) for shape in _SHAPES.value for kind in _FINETUNE_KINDS.value]
+    print(finetune_bench.format_table(rows))
+    for row in rows:
+      print(json.dumps(row))
     return
   rows = []
   for shape in _SHAPES.value:
