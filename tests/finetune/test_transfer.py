@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+import transformers
 
 from tests.helpers import kd_setup
 from tests.tasks import test_offline_tasks as offline_fixtures
@@ -21,6 +22,7 @@ from unibert_jax.finetune import model_source
 from unibert_jax.finetune import step as step_lib
 from unibert_jax.finetune import transfer
 from unibert_jax.tasks import examples as examples_lib
+from unibert_jax.tasks import offline_tasks
 from unibert_jax.tasks import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -99,11 +101,13 @@ def test_subsample_is_fixed_and_keeps_pairs_together():
   assert experiment.subsample(examples, None) == tuple(examples)
 
 
+@pytest.mark.slow
 def test_launcher_writes_the_table_and_one_json_line(c1_cache, hf_model, tmp_path):
   workdir = tmp_path / 'ft'
   command = [sys.executable, os.path.join(ROOT, 'launch', 'finetune.py'), '--task=C1',
              f'--model={hf_model}', f'--workdir={workdir}', '--seeds=0,1', '--epochs=2',
-             '--learning_rate=3e-3', '--batch_size=8', f'--parallel_text_dir={c1_cache}']
+             '--learning_rate=3e-3', '--batch_size=8', f'--parallel_text_dir={c1_cache}',
+             '--export']
   done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   line = json.loads(done.stdout.strip().splitlines()[-1])
@@ -122,6 +126,9 @@ def test_launcher_writes_the_table_and_one_json_line(c1_cache, hf_model, tmp_pat
   assert (workdir / 'finetune.md').read_text().count('\n| ') == 4 + 1
   assert (workdir / 'finetune.png').stat().st_size > 1000
   assert (workdir / 'seed_1' / 'checkpoints' / '2').is_dir()
+  # --export: the selected model of seed 0 serves in transformers with the task's labels.
+  classify = transformers.pipeline('text-classification', model=str(workdir / 'hf'))
+  assert classify('Insert a chart into the slide')[0]['label'] in offline_tasks.C1_LABELS
   # Comparing the run with itself: no difference, no significance.
   done = subprocess.run([sys.executable, os.path.join(ROOT, 'launch', 'finetune.py'),
                          f'--compare={workdir},{workdir}', f'--out_dir={tmp_path}'],

@@ -16,6 +16,7 @@ import sys
 import time
 
 from unibert_jax import sharding
+from unibert_jax.finetune import export
 from unibert_jax.finetune import inputs
 from unibert_jax.finetune import model_source
 from unibert_jax.finetune import results
@@ -145,12 +146,17 @@ def run(options: Options, log: Callable[[str], None] = _log) -> dict:
           'wall_seconds': time.perf_counter() - start}
   result = results.aggregate(task, seeds, floor, info)
   if options.export:
-    from unibert_jax.finetune import export  # pylint: disable=g-import-not-at-top
     label_names = (task.bio_tags() if task.kind == examples_lib.TOKEN_CLASSIFICATION
                    else task.label_names)
+    summary = result['summary']
+    card = {'name': f'{task.name} fine-tuned from {options.model}', 'task': task.name,
+            'description': task.description, 'languages': list(task.languages),
+            'metrics': {f'{summary["headline_metric"]}/{column}': summary[column]
+                        for column in ('en_dev_selected', 'oracle', 'floor', 'english_test')
+                        if summary[column] is not None}}
     result['info']['export'] = export.export_head(
         program.model(), task.kind, label_names, source.tokenizer_dir,
-        os.path.join(options.workdir, 'hf'))
+        os.path.join(options.workdir, 'hf'), card)
   result['info']['wall_seconds'] = time.perf_counter() - start
   result['paths'] = results.write(result, options.workdir)
   return result

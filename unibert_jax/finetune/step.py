@@ -126,6 +126,7 @@ class Program:
                   'opt_state': jax.jit(self.optimizer.init, out_shardings=replicated)(params),
                   'step': jax.device_put(jnp.zeros((), jnp.int32), replicated)}
     self._dropout_key = jax.random.key(seed)
+    self._steps_taken = 0   # on the host: reading state['step'] would wait for every step
     self._train = jax.jit(functools.partial(_train_step, self.graphdef, kind, self.optimizer),
                           out_shardings=(replicated, replicated), donate_argnums=(1,))
     self._predict = jax.jit(functools.partial(_logits, self.graphdef),
@@ -141,8 +142,9 @@ class Program:
 
   def train_step(self, batch: dict) -> dict:
     """One optimizer step; returns its metrics (device arrays: read them late)."""
-    key = jax.random.fold_in(self._dropout_key, int(self.state['step']))
+    key = jax.random.fold_in(self._dropout_key, self._steps_taken)
     self.state, metrics = self._train(self.rest, self.state, self._on_mesh(batch), key)
+    self._steps_taken += 1
     return metrics
 
   def predict(self, encoded: inputs.Encoded, params=None) -> list[np.ndarray]:
