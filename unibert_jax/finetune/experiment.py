@@ -111,18 +111,11 @@ def checkpoint_dir(workdir: str, seed: int) -> str:
   return os.path.join(workdir, f'seed_{seed}', 'checkpoints')
 
 
-def _check_fresh(options: Options) -> None:
-  for seed in options.seeds:
-    directory = checkpoint_dir(options.workdir, seed)
-    if os.path.isdir(directory) and os.listdir(directory):
-      raise FileExistsError(f'{directory} already holds the checkpoints of a fine-tuning; use a '
-                            f'new --workdir, or delete it to start over.')
-
-
 def run(options: Options, log: Callable[[str], None] = _log) -> dict:
   """Fine-tunes every seed, scores every language, writes the table; returns the result."""
   start = time.perf_counter()
-  _check_fresh(options)
+  for seed in options.seeds:   # before minutes of loading
+    transfer.check_fresh(checkpoint_dir(options.workdir, seed))
   task = load_task(options)
   source = model_source.load(options.model, options.dropout)
   hyper = hyper_for(options, task.kind, source.max_length, log)

@@ -52,6 +52,16 @@ class Framing:
   max_query_length: int = qa_postprocess.MAX_QUERY_LENGTH
 
 
+def concatenate(parts: Sequence[Encoded]) -> Encoded:
+  """One Encoded of all `parts`' rows in order (one prediction pass over many small sets)."""
+  if not parts:
+    raise ValueError('Nothing to concatenate.')
+  joined = lambda field: (None if getattr(parts[0], field) is None
+                          else [row for part in parts for row in getattr(part, field)])
+  return Encoded(parts[0].kind, joined('ids'), joined('targets'), joined('word_starts'),
+                 joined('windows'))
+
+
 def _truncating(tokenizer: tokenizers.Tokenizer, max_length: int) -> tokenizers.Tokenizer:
   tokenizer.no_padding()
   tokenizer.enable_truncation(max_length, strategy='longest_first')

@@ -70,12 +70,33 @@ def predictions(task: examples_lib.TaskData, examples: Sequence[examples_lib.Exa
   return [answers[example.id].text for example in examples]
 
 
-def score(program: step_lib.Program, task: examples_lib.TaskData,
-          examples: Sequence[examples_lib.Example], encoded: inputs.Encoded, params=None) -> dict:
-  logits = program.predict(encoded, params)
+def _scores(task, examples, encoded, logits) -> dict:
   scores = metrics.score_task(task, examples, predictions(task, examples, encoded, logits))
   scores.pop('per_label', None)
   return scores
+
+
+def score(program: step_lib.Program, task: examples_lib.TaskData,
+          examples: Sequence[examples_lib.Example], encoded: inputs.Encoded, params=None) -> dict:
+  return _scores(task, examples, encoded, program.predict(encoded, params))
+
+
+def score_languages(program: step_lib.Program, task: examples_lib.TaskData,
+                    examples: Mapping[str, Sequence[examples_lib.Example]],
+                    encoded: Mapping[str, inputs.Encoded], languages: Sequence[str],
+                    params=None) -> dict[str, dict]:
+  """Language -> scores, from one prediction pass over all the languages' rows (small sets
+  predicted one by one would mostly compute padding rows)."""
+  if not languages:
+    return {}
+  logits = program.predict(inputs.concatenate([encoded[l] for l in languages]), params)
+  result, start = {}, 0
+  for language in languages:
+    rows = len(encoded[language])
+    result[language] = _scores(task, examples[language], encoded[language],
+                               logits[start:start + rows])
+    start += rows
+  return result
 
 
 @dataclasses.dataclass
@@ -123,6 +144,13 @@ def _restore(checkpointer: checkpointing.Checkpointer, program: step_lib.Program
   return params
 
 
+def check_fresh(checkpoint_dir: str) -> None:
+  """Refuses a directory with checkpoints: their epochs would be taken for this run's."""
+  if os.path.isdir(checkpoint_dir) and os.listdir(checkpoint_dir):
+    raise FileExistsError(f'{checkpoint_dir} already holds the checkpoints of a fine-tuning; '
+                          'use a new --workdir, or delete it to start over.')
+
+
 def finetune_seed(source_encoder, encoded: EncodedTask, hyper: step_lib.Hyper, seed: int,
                   mesh: jax.sharding.Mesh, pad_id: int, checkpoint_dir: str,
                   log: Callable[[str], None] = print, config_dict: dict | None = None
@@ -137,9 +165,7 @@ def finetune_seed(source_encoder, encoded: EncodedTask, hyper: step_lib.Hyper, s
                              pad_id, seed)
   headline = task.headline_metric
   epochs, train_seconds, eval_seconds, train_tokens = [], 0.0, 0.0, 0
-  if os.path.exists(checkpoint_dir) and os.listdir(checkpoint_dir):
-    raise FileExistsError(f'{checkpoint_dir} already holds the checkpoints of a fine-tuning; '
-                          'use a new --workdir, or delete it to start over.')
+  check_fresh(checkpoint_dir)
   with checkpointing.Checkpointer(checkpoint_dir, keep=hyper.epochs) as checkpointer:
     for epoch in range(1, hyper.epochs + 1):
       start = time.perf_counter()
@@ -157,9 +183,8 @@ def finetune_seed(source_encoder, encoded: EncodedTask, hyper: step_lib.Hyper, s
             f'--learning_rate (now {hyper.learning_rate}).')
       start = time.perf_counter()
       en_dev = score(program, task, task.dev, encoded.dev)
-      target_dev = {language: score(program, task, task.target_dev[language],
-                                    encoded.target_dev[language])[headline]
-                    for language in sorted(encoded.target_dev)}
+      target_dev = {language: scores[headline] for language, scores in score_languages(
+          program, task, task.target_dev, encoded.target_dev, sorted(encoded.target_dev)).items()}
       eval_seconds += time.perf_counter() - start
       epochs.append({'epoch': epoch, 'loss': loss, 'en_dev': en_dev, 'target_dev': target_dev})
       checkpointer.save(epoch, _checkpoint_tree(program.state['params']), None,
@@ -173,15 +198,14 @@ def finetune_seed(source_encoder, encoded: EncodedTask, hyper: step_lib.Hyper, s
     test, oracle_test = {}, {}
     for epoch in sorted({selected, *oracle.values()}):
       params = _restore(checkpointer, program, epoch)
-      for language in sorted(encoded.test):
-        examples = task.test[language]
-        if epoch == selected:
-          test[language] = score(program, task, examples, encoded.test[language], params)
-        if oracle.get(language) == epoch:
-          oracle_test[language] = (test[language] if epoch == selected else
-                                   score(program, task, examples, encoded.test[language], params))
+      languages = sorted(language for language in encoded.test
+                         if epoch == selected or oracle.get(language) == epoch)
+      scores = score_languages(program, task, task.test, encoded.test, languages, params)
       if epoch == selected:
+        test = scores
         program.state['params'] = params   # the returned program holds the selected model
+      oracle_test.update({language: scores[language] for language in languages
+                          if oracle.get(language) == epoch})
     eval_seconds += time.perf_counter() - start
   return SeedResult(seed, epochs, selected, oracle, test, oracle_test, train_seconds,
                     eval_seconds, train_tokens, steps_per_epoch * hyper.epochs), program
