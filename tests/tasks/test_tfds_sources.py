@@ -15,12 +15,8 @@ from tests.tasks import tfds_fixtures
 
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory):
-  directory = str(tmp_path_factory.mktemp('tfds'))
-  raw_dir = str(tmp_path_factory.mktemp('raw'))
-  tfds_fixtures.write_nli(directory, raw_dir)
-  tfds_fixtures.write_panx(directory)
-  tfds_fixtures.write_qa(directory, raw_dir)
-  return directory
+  return tfds_fixtures.write_all(str(tmp_path_factory.mktemp('tfds')),
+                                 str(tmp_path_factory.mktemp('raw')))
 
 
 def test_xnli_trains_on_multi_nli_and_tests_every_language(data_dir):

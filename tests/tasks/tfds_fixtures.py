@@ -188,3 +188,11 @@ def write_qa(data_dir: str, raw_dir: str) -> None:
     _squadlike(xquad.Xquad, 'xquad', data_dir, raw_dir, {'test': questions}, language)
   for language, splits in MLQA.items():
     _squadlike(mlqa_dataset_builder.Builder, 'mlqa', data_dir, raw_dir, splits, language)
+
+
+def write_all(data_dir: str, raw_dir: str) -> str:
+  """Every benchmark's fixtures (XNLI and MultiNLI, PAN-X, the SQuAD-like sets) in data_dir."""
+  write_nli(data_dir, raw_dir)
+  write_panx(data_dir)
+  write_qa(data_dir, raw_dir)
+  return data_dir

@@ -320,12 +320,20 @@ def main(spec: str, out_dir: str | None = None) -> dict:
   """`launch/evaluate.py --compare=SPEC`: compares, writes compare.json and compare.md into
   out_dir (default: the current directory), returns the flat summary with their paths."""
   result = compare(parse_spec(spec))
+  return flat_summary(result) | write(result, markdown(result), out_dir, COMPARE_JSON,
+                                      COMPARE_MARKDOWN)
+
+
+def write(result: Mapping, markdown_text: str, out_dir: str | None, json_name: str,
+          markdown_name: str) -> dict[str, str]:
+  """Writes a comparison's JSON and markdown into out_dir (default: the current directory);
+  returns {'compare_json', 'compare_markdown'}: their paths."""
   out_dir = out_dir or os.getcwd()
   os.makedirs(out_dir, exist_ok=True)
-  paths = {'compare_json': os.path.join(out_dir, COMPARE_JSON),
-           'compare_markdown': os.path.join(out_dir, COMPARE_MARKDOWN)}
+  paths = {'compare_json': os.path.join(out_dir, json_name),
+           'compare_markdown': os.path.join(out_dir, markdown_name)}
   with open(paths['compare_json'], 'w') as f:
     json.dump(result, f, indent=1)
   with open(paths['compare_markdown'], 'w') as f:
-    f.write(markdown(result))
-  return flat_summary(result) | paths
+    f.write(markdown_text)
+  return paths

@@ -97,14 +97,7 @@ def main(spec: str, out_dir: str | None = None) -> dict:
   if len(groups) != 2:
     raise ValueError(f'--compare={spec!r}: give exactly two systems, baseline first (A,B).')
   result = compare(*groups)
-  out_dir = out_dir or os.getcwd()
-  os.makedirs(out_dir, exist_ok=True)
-  paths = {'compare_json': os.path.join(out_dir, COMPARE_JSON),
-           'compare_markdown': os.path.join(out_dir, COMPARE_MARKDOWN)}
-  with open(paths['compare_json'], 'w') as f:
-    json.dump(result, f, indent=1)
-  with open(paths['compare_markdown'], 'w') as f:
-    f.write(markdown(result))
+  paths = compare_evals.write(result, markdown(result), out_dir, COMPARE_JSON, COMPARE_MARKDOWN)
   line = {f'{task}/{key}': row[key] for task, row in result['tasks'].items()
           for key in ('mean_difference', 'average_relative_improvement', 't_pvalue',
                       'wilcoxon_pvalue')}
