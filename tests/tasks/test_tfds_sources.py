@@ -3,6 +3,8 @@ TFDS reader (ArrayRecord, no TensorFlow), and name the exact build command when 
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -116,3 +118,22 @@ def test_sts_reads_a_json_lines_copy_of_stsb_multi_mt(tmp_path):
   assert task.train[0].text_b == 'A cat is sitting.'
   with pytest.raises(tfds_sources.DataMissing, match=r'fr/test.jsonl.*stsb_multi_mt'):
     tfds_sources.sts(sts_dir, languages=('fr',))
+
+
+def test_prepared_data_loads_in_a_process_that_never_imported_the_builders(data_dir):
+  # As on a user's machine: the data was built elsewhere, and without TensorFlow the TFDS
+  # builder classes of these datasets are not registered, so only the prepared files can say
+  # what the dataset is.
+  code = ('import sys; from unibert_jax.tasks import registry; '
+          'task = registry.load_task(sys.argv[1], tfds_data_dir=sys.argv[2], '
+          'languages=sys.argv[3].split(",")); '
+          'print(len(task.train), *(len(task.test[l]) for l in task.languages))')
+  for name, languages in (('xnli', 'en,de'), ('panx', 'en,de'), ('xquad', 'en,de')):
+    done = subprocess.run([sys.executable, '-c', code, name, data_dir, languages],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sizes = [int(n) for n in done.stdout.split()]
+    in_process = registry.load_task(name, tfds_data_dir=data_dir,
+                                    languages=languages.split(','))
+    assert sizes == [len(in_process.train)] + [len(in_process.test[l])
+                                               for l in in_process.languages]

@@ -69,7 +69,12 @@ def _builders(names: Sequence[str], data_dir: str | None, task: str) -> dict:
   """The prepared ArrayRecord builder of each TFDS name; one DataMissing for all that lack."""
   builders, missing, not_array_record = {}, [], []
   for name in dict.fromkeys(names):
-    builder = tfds.builder(name, data_dir=data_dir or None)
+    try:
+      builder = tfds.builder(name, data_dir=data_dir or None)
+    except tfds.core.registered.DatasetNotFoundError:
+      # Without TensorFlow the builder code is not registered: only prepared files are found.
+      missing.append(name)
+      continue
     if not builder.is_prepared():
       missing.append(name)
     elif builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
