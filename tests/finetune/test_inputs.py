@@ -186,8 +186,8 @@ def test_batches_hold_every_row_once_in_its_bucket(kind, devices, batch_size):
   for batch in batches:
     rows, length = batch['input_ids'].shape
     assert rows % devices == 0
-    if batch_size is None:   # prediction: about EVAL_TOKENS_PER_BATCH tokens
-      assert rows == devices * math.ceil(inputs.EVAL_TOKENS_PER_BATCH // length / devices)
+    if batch_size is None:   # prediction: about TOKENS_PER_BATCH tokens
+      assert rows == devices * math.ceil(layer_features.TOKENS_PER_BATCH // length / devices)
     else:
       assert rows == devices * math.ceil(batch_size / devices)
     assert length in layer_features.BUCKET_LENGTHS + (MAX_LENGTH,) and length <= MAX_LENGTH

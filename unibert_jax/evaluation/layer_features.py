@@ -65,8 +65,10 @@ def bucket_length(length: int, max_len: int) -> int:
   return max_len
 
 
-def _rows_per_batch(length: int, devices: int) -> int:
-  rows = max(devices, TOKENS_PER_BATCH // length)
+def rows_per_batch(length: int, devices: int, batch_size: int | None = None) -> int:
+  """batch_size rows, or about TOKENS_PER_BATCH tokens of `length`, as a multiple of the
+  device count."""
+  rows = batch_size or max(1, TOKENS_PER_BATCH // length)
   return devices * math.ceil(rows / devices)
 
 
@@ -129,7 +131,7 @@ class PooledLayers:
     start = 0
     while start < len(order):
       length = bucket_length(len(ids[order[start]]), max_len)
-      rows = _rows_per_batch(length, self.mesh.size)
+      rows = rows_per_batch(length, self.mesh.size)
       chosen = []
       while start < len(order) and len(chosen) < rows and len(ids[order[start]]) <= length:
         chosen.append(order[start])

@@ -9,6 +9,7 @@ first seed is exported to <workdir>/hf as the matching transformers class.
 """
 
 from collections.abc import Callable, Sequence
+import collections
 import dataclasses
 import hashlib
 import os
@@ -61,9 +62,7 @@ def subsample(examples: Sequence[examples_lib.Example], limit: int | None
     return tuple(examples)
   key = lambda example: getattr(example, 'group', '') or example.id
   kept, count = set(), 0
-  sizes = {}
-  for example in examples:
-    sizes[key(example)] = sizes.get(key(example), 0) + 1
+  sizes = collections.Counter(key(example) for example in examples)
   for group in sorted(sizes, key=_hash):
     if count >= limit:
       break

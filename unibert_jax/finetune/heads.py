@@ -13,7 +13,6 @@ Every model maps (input_ids, attention_mask) -> float32 logits and takes an expl
 import flax.nnx as nnx
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from unibert_jax.model import encoder as encoder_lib
 from unibert_jax.model import layers
@@ -100,6 +99,3 @@ def is_trainable(path, value) -> bool:
   return (isinstance(value, nnx.Param)
           and not (len(path) > 1 and path[0] == 'encoder' and path[1] in encoder_lib.HEAD_PARAMS))
 
-
-def config_of(model: nnx.Module) -> ml_collections.ConfigDict:
-  return model.encoder.cfg

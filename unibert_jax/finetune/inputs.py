@@ -22,7 +22,6 @@ from unibert_jax.tasks import examples as examples_lib
 from unibert_jax.tasks import qa_postprocess
 
 IGNORED = -1   # token target that no loss or prediction reads
-EVAL_TOKENS_PER_BATCH = 8192
 
 
 @dataclasses.dataclass
@@ -122,17 +121,6 @@ def _encode_tagged(examples, tokenizer, framing, tag_names) -> Encoded:
   return Encoded(examples_lib.TOKEN_CLASSIFICATION, ids, targets, word_starts=word_starts)
 
 
-def bucket_of(length: int, max_length: int) -> int:
-  return layer_features.bucket_length(length, max_length)
-
-
-def rows_per_batch(length: int, batch_size: int | None, devices: int) -> int:
-  """batch_size rows (training), or about EVAL_TOKENS_PER_BATCH tokens (prediction), as a
-  multiple of the device count."""
-  rows = batch_size or max(1, EVAL_TOKENS_PER_BATCH // length)
-  return devices * math.ceil(rows / devices)
-
-
 def _batch(encoded: Encoded, indices: Sequence[int], rows: int, length: int, pad_id: int) -> dict:
   input_ids = np.full((rows, length), pad_id, np.int32)
   weights = np.zeros((rows,), np.float32)
@@ -164,18 +152,18 @@ def batches(encoded: Encoded, max_length: int, pad_id: int, devices: int,
   """Padded batches by length bucket: input_ids, attention_mask, targets, weights (0 for filler
   rows) and index (the row's place in `encoded`, -1 for filler).
 
-  batch_size None: prediction batches of about EVAL_TOKENS_PER_BATCH tokens, in bucket order.
+  batch_size None: prediction batches of about layer_features.TOKENS_PER_BATCH tokens, in bucket order.
   shuffle_seed: training order; rows are shuffled within buckets and the batches across them.
   """
   by_bucket: dict[int, list[int]] = {}
   for i, ids in enumerate(encoded.ids):
-    by_bucket.setdefault(bucket_of(len(ids), max_length), []).append(i)
+    by_bucket.setdefault(layer_features.bucket_length(len(ids), max_length), []).append(i)
   rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
   plan = []
   for length, indices in sorted(by_bucket.items()):
     if rng is not None:
       indices = list(rng.permutation(indices))
-    rows = rows_per_batch(length, batch_size, devices)
+    rows = layer_features.rows_per_batch(length, devices, batch_size)
     plan += [(indices[start:start + rows], rows, length)
              for start in range(0, len(indices), rows)]
   if rng is not None:
@@ -187,7 +175,7 @@ def batches(encoded: Encoded, max_length: int, pad_id: int, devices: int,
 def steps_per_epoch(encoded: Encoded, max_length: int, batch_size: int, devices: int) -> int:
   counts: dict[int, int] = {}
   for ids in encoded.ids:
-    bucket = bucket_of(len(ids), max_length)
+    bucket = layer_features.bucket_length(len(ids), max_length)
     counts[bucket] = counts.get(bucket, 0) + 1
-  return sum(math.ceil(n / rows_per_batch(length, batch_size, devices))
+  return sum(math.ceil(n / layer_features.rows_per_batch(length, devices, batch_size))
              for length, n in counts.items())

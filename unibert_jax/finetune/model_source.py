@@ -34,10 +34,6 @@ class Source:
     """The most tokens one row may hold (the position table's rows)."""
     return int(self.model_cfg.max_position_embeddings) - encoder_lib.first_position(self.model_cfg)
 
-  @property
-  def family(self) -> str:
-    return self.model_cfg.get('hf_family', 'xlm-roberta')
-
 
 def is_run(path: str) -> bool:
   return os.path.isdir(run_dir.RunDir(path).checkpoints)

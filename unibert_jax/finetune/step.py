@@ -12,6 +12,7 @@ import functools
 import flax.nnx as nnx
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
@@ -19,6 +20,7 @@ from unibert_jax import sharding
 from unibert_jax.finetune import heads
 from unibert_jax.finetune import inputs
 from unibert_jax.tasks import examples as examples_lib
+from unibert_jax.train import step as train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,20 +45,14 @@ class Hyper:
     return cls(**(defaults | {k: v for k, v in overrides.items() if v is not None}))
 
 
-def learning_rate_schedule(hyper: Hyper, total_steps: int) -> optax.Schedule:
-  warmup = max(1, int(round(hyper.warmup_fraction * total_steps)))
-  return optax.join_schedules(
-      [optax.linear_schedule(0.0, hyper.learning_rate, warmup),
-       optax.linear_schedule(hyper.learning_rate, 0.0, max(1, total_steps - warmup))], [warmup])
-
-
 def make_optimizer(hyper: Hyper, total_steps: int) -> optax.GradientTransformation:
-  # No weight decay on biases and LayerNorm parameters (the 1-D ones), as transformers' Trainer.
-  decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
-  return optax.chain(
-      optax.clip_by_global_norm(hyper.grad_clip_norm),
-      optax.adamw(learning_rate_schedule(hyper, total_steps), b1=0.9, b2=0.999, eps=1e-8,
-                  weight_decay=hyper.weight_decay, mask=decay_mask))
+  """Pre-training's optimizer (train/step.py: clipping, AdamW without decay on 1-D parameters,
+  linear warm-up then decay) with the fine-tuning settings, decaying to 0 as transformers does."""
+  return train_step.make_optimizer(ml_collections.ConfigDict(dict(
+      learning_rate=hyper.learning_rate, steps=total_steps,
+      warmup_steps=max(1, int(round(hyper.warmup_fraction * total_steps))),
+      final_lr_fraction=0.0, grad_clip_norm=hyper.grad_clip_norm, b1=0.9, b2=0.999, eps=1e-8,
+      weight_decay=hyper.weight_decay)))
 
 
 def _weighted_mean(values, weights):
