@@ -97,15 +97,23 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.vocab_size = c.data.get_ref('vocab_size')
   c.model.max_position_embeddings = c.data.get_ref('max_len') + 2  # XLM-R: pad_id + 1 offset
 
+  # On when loss.adv_weight > 0; the mean matching on its own weight (model/adversary.py).
   c.adversary = ml_collections.ConfigDict(dict(
+      objective='grl',            # the encoder's target: 'grl' (maximise D's cross-entropy) |
+                                  # 'confusion' (KL(uniform || D)) | 'flip' (a random other language)
       hidden_size=256,            # the output size is the number of languages of the data
       num_layers=2,
       dropout=0.1,
-      pooling='mean',             # 'mean' (masked mean of final states) | 'first' (<s>)
+      steps_per_update=1,         # discriminator updates per encoder step, on detached features
+      lr_multiplier=1.0,          # discriminator learning rate / train.learning_rate (own AdamW)
+      layer=-1,                   # the state it sees: -1 final, 0 embeddings, i after layer i
+      pooling='mean',             # 'mean' (masked mean) | 'first' (<s>) | 'token' (every token)
       schedule='dann',            # 'dann' (2/(1+exp(-gamma*p))-1) | 'constant'
       lambda_max=1.0,
       gamma=10.0,
       delay_steps=0,              # lambda stays 0 for these steps (discriminator warm-up)
+      mean_matching_weight=0.0,   # pull each language's running-mean state to the mean of all
+      mean_momentum=0.9,          # of those running means, per batch
   ))
 
   c.kd = ml_collections.ConfigDict(dict(

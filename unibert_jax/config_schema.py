@@ -160,15 +160,22 @@ FIELDS: tuple[Field, ...] = (
     _choice('model.attention_init', encoder.ATTENTION_INITS),
     _choice('model.norm_placement', encoder.NORM_PLACEMENTS),
     # adversary
+    _choice('adversary.objective', adversary.OBJECTIVES),
     _int('adversary.hidden_size', 1),
     _int('adversary.num_layers', 0),
     _float('adversary.dropout', 0.0, 1.0, high_open=True),
+    _int('adversary.steps_per_update', 1),
+    _float('adversary.lr_multiplier', 0.0, low_open=True, note=_POSITIVE),
+    _int('adversary.layer', -1, note='-1 is the final state, 0 the embeddings'),
     _choice('adversary.pooling', adversary.POOLINGS),
     _choice('adversary.schedule', adversary.SCHEDULES),
     _float('adversary.lambda_max', 0.0, low_open=True,
            note='the strength of the gradient reversal; loss.adv_weight=0 turns it off'),
     _float('adversary.gamma', 0.0, low_open=True, note=_POSITIVE),
     _int('adversary.delay_steps', 0),
+    _float('adversary.mean_matching_weight', 0.0, note='0 turns the mean matching off'),
+    _float('adversary.mean_momentum', 0.0, 1.0, high_open=True,
+           note='the share of the old running mean kept per batch'),
     # distillation
     _text('kd.teacher_dir'),
     _text('kd.cache_dir'),
@@ -366,6 +373,13 @@ def _relations() -> list[Relation]:
     if c.kd.batch_size % split or c.kd.batch_size % processes:
       return [f'kd.batch_size={c.kd.batch_size} must be a multiple of the data x fsdp mesh size '
               f'{split} and of the {processes} processes.']
+    return []
+
+  @relation('adversary.layer', 'model.num_layers')
+  def adversary_layer_exists(c, mesh, processes):
+    if c.adversary.layer > c.model.num_layers:
+      return [f'adversary.layer={c.adversary.layer} is past the last of the model\'s '
+              f'{c.model.num_layers} layers; use -1 (the final state) .. {c.model.num_layers}.']
     return []
 
   @relation('model.num_heads', 'mesh.shape')

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from unibert_jax import language_probe
 from unibert_jax.evaluation import universality
 
 
@@ -110,7 +111,7 @@ def _probe_data(encode_language: bool, languages=8, articles=20, paragraphs=4, d
 
 def test_probe_detects_features_that_encode_the_language():
   features, language_ids, articles = _probe_data(encode_language=True)
-  result = universality.language_probe_accuracy(
+  result = language_probe.probe_accuracy(
       features, language_ids, universality.article_split(articles))
   assert result['language_probe_chance'] == pytest.approx(1 / 8)
   assert result['language_probe_accuracy'] > 0.95
@@ -118,7 +119,7 @@ def test_probe_detects_features_that_encode_the_language():
 
 def test_probe_is_at_chance_on_language_free_features():
   features, language_ids, articles = _probe_data(encode_language=False)
-  result = universality.language_probe_accuracy(
+  result = language_probe.probe_accuracy(
       features, language_ids, universality.article_split(articles))
   chance, n_test = result['language_probe_chance'], result['language_probe_test_size']
   assert n_test == 8 * 10 * 4
@@ -140,7 +141,7 @@ def test_probe_chance_is_the_majority_class_when_unbalanced():
   features = np.random.default_rng(5).normal(size=(40, 4))
   language_ids = np.array([0] * 30 + [1] * 10)
   train_mask = np.arange(40) % 2 == 0
-  result = universality.language_probe_accuracy(features, language_ids, train_mask)
+  result = language_probe.probe_accuracy(features, language_ids, train_mask)
   assert result['language_probe_chance'] == pytest.approx(15 / 20)
   assert result['language_probe_uniform_chance'] == pytest.approx(1 / 2)
 

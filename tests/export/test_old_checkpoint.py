@@ -5,6 +5,7 @@ import os
 import shutil
 
 import numpy as np
+import pytest
 import safetensors.numpy
 import tokenizers
 from tokenizers import models
@@ -13,6 +14,7 @@ from unibert_jax import special_tokens
 from unibert_jax.export import from_run
 from unibert_jax.export import hf_format
 from unibert_jax.train import checkpointing
+from unibert_jax.train import trainer
 
 FIXTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'fixtures',
                        'run_31e2239')
@@ -51,8 +53,17 @@ def test_old_checkpoint_restores_and_exports_the_same_weights(tmp_path):
   with open(os.path.join(FIXTURE, 'expected_hf', hf_format.CONFIG_FILE)) as f:
     assert json.load(f) == json.loads((out / hf_format.CONFIG_FILE).read_text())
 
-  # The whole train state (optimizer and input-iterator state included) restores too.
+  # Export reads the model alone: the optimizer state of that time has another layout (the
+  # discriminator had no optimizer of its own), and training it further is refused clearly.
   _, _, _, restored = from_run.restore_run(str(workdir))
   assert restored.data_state['step'] == 4 and restored.meta['step'] == 4
-  assert set(restored.state) == {'model', 'optimizer'}
+  assert set(restored.state) == {'model'}
   assert checkpointing.committed_steps(str(workdir / 'checkpoints')) == [4]
+
+
+def test_resuming_training_of_an_old_checkpoint_is_refused_with_the_reason(tmp_path):
+  workdir = tmp_path / 'run'
+  shutil.copytree(os.path.join(FIXTURE, 'checkpoints'), workdir / 'checkpoints')
+  with checkpointing.Checkpointer(workdir / 'checkpoints', read_only=True) as checkpointer:
+    with pytest.raises(ValueError, match='before the discriminator had its own optimizer'):
+      trainer._restore_or_init(None, checkpointer, None, str(workdir))  # pylint: disable=protected-access

@@ -30,6 +30,10 @@ def small_config():
   config.data.max_predictions = 6
   config.data.batch_size = 8
   config.adversary.dropout = 0.0
+  # The adversary's whole machinery from the first step: a bounded objective, k = 2 updates of
+  # D with its own optimizer, and the running language means behind the mean matching.
+  config.adversary.update(objective='confusion', steps_per_update=2, lr_multiplier=3.0,
+                          mean_matching_weight=0.5, schedule='constant')
   config.kd.top_k = 4
   config.train.warmup_steps = 1
   return config
@@ -55,8 +59,10 @@ def run(mesh_shape, devices=None, steps=3):
   for step in range(steps):
     state, metrics = program.step(state, program.put_batch(synthetic_batch(program, step)))
     losses.append({k: float(v) for k, v in metrics.items()})
+  saved = state_lib.to_checkpoint(state)
   params = {'/'.join(map(str, path)): np.asarray(leaf) for path, leaf in
-            jax.tree_util.tree_leaves_with_path(state_lib.to_checkpoint(state)['model'])}
+            jax.tree_util.tree_leaves_with_path({'model': saved['model'],
+                                                 'adversary': saved['adversary']})}
   return losses, params
 
 

@@ -19,8 +19,11 @@ from unibert_jax.train import checkpointing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEPS = 12
-LOGGED = ('loss', 'mlm_loss', 'adv_loss', 'mlm_accuracy', 'disc_accuracy', 'grad_norm',
-          'grl_lambda', 'learning_rate')
+# The adversary's state (D and its own optimizer, the running language means) shows in
+# adv_loss, disc_*, mean_matching_loss and language_mean_spread: an inexact resume changes them.
+LOGGED = ('loss', 'mlm_loss', 'adv_loss', 'mlm_accuracy', 'disc_accuracy', 'disc_entropy',
+          'mean_matching_loss', 'language_mean_spread', 'grad_norm', 'grl_lambda',
+          'learning_rate')
 
 
 def _command(workdir, data, *overrides, steps=STEPS):
@@ -34,6 +37,8 @@ def _command(workdir, data, *overrides, steps=STEPS):
           '--config.model.intermediate_size=128',
           '--config.train.warmup_steps=2', '--config.train.log_every=1',
           '--config.train.eval_every=6', f'--config.train.checkpoint_every={steps // 2}',
+          '--config.adversary.objective=confusion', '--config.adversary.steps_per_update=2',
+          '--config.adversary.mean_matching_weight=0.5',
           *overrides]
 
 

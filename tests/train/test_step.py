@@ -53,24 +53,32 @@ def test_gradient_accumulation_matches_one_big_batch():
 
 
 def test_distillation_is_off_cleanly_without_a_teacher():
-  config = sharded_steps.small_config()
+  config = sharded_steps.small_config()   # confusion objective, mean matching on
   program = _program(config, distill=False)
   assert 'teacher_topk_values' not in program.batch_spec()
   batch = sharded_steps.synthetic_batch(program, 0)
   _, metrics = program.step(program.init(), program.put_batch(batch))
   assert float(metrics['kd_loss']) == 0.0
+  adversarial = float(metrics['grl_lambda']) * float(metrics['adv_objective'])
+  matching = config.adversary.mean_matching_weight * float(metrics['mean_matching_loss'])
   assert float(metrics['loss']) == pytest.approx(
-      float(metrics['mlm_loss']) + config.loss.adv_weight * float(metrics['adv_loss']), rel=1e-6)
+      float(metrics['mlm_loss']) + config.loss.adv_weight * adversarial + matching, rel=1e-6)
+  assert adversarial > 0 and matching > 0
 
 
 def test_weights_combine_the_loss_parts():
   config = sharded_steps.small_config()
   config.loss.update(mlm_weight=0.5, adv_weight=0.25, kd_weight=2.0)
+  config.adversary.update(objective='grl', lambda_max=0.7)
   program = _program(config)
   _, m = program.step(program.init(), program.put_batch(sharded_steps.synthetic_batch(program, 0)))
-  expected = 0.5 * float(m['mlm_loss']) + 0.25 * float(m['adv_loss']) + 2.0 * float(m['kd_loss'])
+  # 'grl': the encoder's adversarial objective is minus D's cross-entropy, ramped by lambda.
+  assert float(m['adv_objective']) == pytest.approx(-float(m['adv_loss']), rel=1e-6)
+  adversarial = float(m['grl_lambda']) * float(m['adv_objective'])
+  expected = (0.5 * float(m['mlm_loss']) + 0.25 * adversarial + 2.0 * float(m['kd_loss'])
+              + config.adversary.mean_matching_weight * float(m['mean_matching_loss']))
   assert float(m['loss']) == pytest.approx(expected, rel=1e-6)
-  assert float(m['kd_loss']) > 0 and float(m['adv_loss']) > 0
+  assert float(m['kd_loss']) > 0 and float(m['adv_loss']) > 0 and float(m['grl_lambda']) > 0
   assert float(m['disc_chance']) == pytest.approx(1 / program.num_languages)
 
 

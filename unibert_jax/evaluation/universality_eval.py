@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from unibert_jax import language_probe
 from unibert_jax import run_dir
 from unibert_jax import special_tokens
 from unibert_jax.data import corpus
@@ -167,7 +168,7 @@ def universality_figures(features: np.ndarray, paragraphs: Paragraphs,
   retrieval['retrieval_paragraphs'] = len(aligned_keys)
 
   train_mask = universality.article_split(paragraphs.articles)
-  probe = universality.language_probe_accuracy(features, paragraphs.language_ids, train_mask)
+  probe = language_probe.probe_accuracy(features, paragraphs.language_ids, train_mask)
   probe['language_probe_train_articles'] = sorted(
       set(paragraphs.articles[train_mask].tolist()))
   return {'retrieval': retrieval, 'probe': probe}

@@ -30,14 +30,18 @@ def read_run(workdir: str, step: int | None = None) -> tuple[ml_collections.Conf
 
 
 def restore_run(workdir: str, step: int | None = None):
-  """(encoder parameters, run config, run facts, checkpointing.Restored) on one device."""
+  """(encoder parameters, run config, run facts, checkpointing.Restored) on one device.
+
+  Only the model is read, so runs whose optimizer state has another layout export too.
+  """
   config, facts = read_run(workdir, step)
   config.mesh.shape = (1, 1, 1)
   mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
   program = step_lib.build_train_program(config, mesh, num_languages=len(facts.languages))
   with checkpointing.Checkpointer(run_dir.RunDir(workdir).checkpoints,
                                   read_only=True) as checkpointer:
-    restored = checkpointer.restore(state_lib.abstract_checkpoint(program.abstract_state), step)
+    restored = checkpointer.restore(state_lib.abstract_model(program.abstract_state), step,
+                                    partial=True)
   return restored.state['model']['encoder'], config, facts, restored
 
 

@@ -1,9 +1,13 @@
-"""The language adversary: gradient reversal, its lambda schedules, pooling and the discriminator.
+"""The language adversary: what the encoder is asked to do to the discriminator, and the discriminator.
 
-The GRL is the identity going forward and multiplies the gradient by -lambda going back, so
-the discriminator learns to tell languages apart while the encoder learns to make that
-impossible (Ganin & Lempitsky, 2015). Lambda is a traced array: a schedule never recompiles.
-The discriminator is a small MLP on the pooled sequence representation.
+The discriminator D learns to tell languages apart from detached features, with its own optimiser
+(train/discriminator.py). The encoder sees D frozen and gets one of three objectives:
+  grl:       maximise D's cross-entropy (what a gradient-reversal layer does; Ganin & Lempitsky,
+             2015). Unbounded: the encoder can make D confidently wrong, a relabelling of the
+             languages that a fresh probe undoes.
+  confusion: KL(uniform || D(h)), minimal when D cannot tell (MAN-MoE's `bs`); bounded.
+  flip:      D's cross-entropy toward a random other language (UNMT, GAN label flipping).
+Lambda is a traced array: a schedule never recompiles.
 """
 
 import flax.nnx as nnx
@@ -13,25 +17,9 @@ import ml_collections
 
 from unibert_jax.model import layers
 
-POOLINGS = ('mean', 'first')
+OBJECTIVES = ('grl', 'confusion', 'flip')
+POOLINGS = ('mean', 'first', 'token')
 SCHEDULES = ('constant', 'dann')
-
-
-@jax.custom_vjp
-def gradient_reversal(x, grl_lambda):
-  del grl_lambda
-  return x
-
-
-def _forward(x, grl_lambda):
-  return x, grl_lambda
-
-
-def _backward(grl_lambda, g):
-  return -grl_lambda.astype(g.dtype) * g, jnp.zeros_like(grl_lambda)
-
-
-gradient_reversal.defvjp(_forward, _backward)
 
 
 def lambda_schedule(step, *, schedule: str, total_steps: int, lambda_max: float = 1.0,
@@ -62,7 +50,54 @@ def pool(hidden, attention_mask, mode: str):
   if mode == 'mean':
     weights = attention_mask.astype(jnp.float32)[..., None]
     return (hidden * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
-  raise ValueError(f'adversary.pooling must be one of {POOLINGS}, got {mode!r}.')
+  raise ValueError(f'pooling must be one of mean, first; got {mode!r}.')
+
+
+def placed_features(hidden, attention_mask, language_id, mode: str):
+  """What the adversary and the mean matching see: (features [N, hidden] float32, language [N],
+  weight [N]). One row per sequence ('mean', 'first'), or per real token ('token')."""
+  if mode == 'token':
+    batch, length, width = hidden.shape
+    return (hidden.astype(jnp.float32).reshape(batch * length, width),
+            jnp.repeat(language_id, length),
+            attention_mask.astype(jnp.float32).reshape(batch * length))
+  if mode not in POOLINGS:
+    raise ValueError(f'adversary.pooling must be one of {POOLINGS}, got {mode!r}.')
+  return (pool(hidden, attention_mask, mode), language_id,
+          jnp.ones(language_id.shape, jnp.float32))
+
+
+def _weighted_mean(values, weights):
+  return (values * weights).sum() / jnp.maximum(weights.sum(), 1e-8)
+
+
+def discriminator_loss(language_logits, language, weights):
+  """D's cross-entropy, accuracy and mean predictive entropy (nats) over weighted rows."""
+  log_probs = jax.nn.log_softmax(language_logits.astype(jnp.float32), axis=-1)
+  nll = -jnp.take_along_axis(log_probs, language[:, None], axis=-1)[:, 0]
+  correct = (jnp.argmax(language_logits, axis=-1) == language).astype(jnp.float32)
+  entropy = -(jnp.exp(log_probs) * log_probs).sum(-1)
+  return (_weighted_mean(nll, weights), _weighted_mean(correct, weights),
+          _weighted_mean(entropy, weights))
+
+
+def encoder_objective(language_logits, language, weights, objective: str, key=None):
+  """The encoder's adversarial loss against a frozen D (to be minimised)."""
+  log_probs = jax.nn.log_softmax(language_logits.astype(jnp.float32), axis=-1)
+  num_languages = log_probs.shape[-1]
+  if objective == 'grl':
+    nll = -jnp.take_along_axis(log_probs, language[:, None], axis=-1)[:, 0]
+    return -_weighted_mean(nll, weights)
+  if objective == 'confusion':
+    # KL(U || p) = -log K - mean_j log p_j: its gradient in the logits is p - 1/K.
+    kl = -jnp.log(num_languages) - log_probs.mean(-1)
+    return _weighted_mean(kl, weights)
+  if objective == 'flip':
+    shift = jax.random.randint(key, language.shape, 1, max(num_languages, 2))
+    other = (language + shift) % num_languages
+    nll = -jnp.take_along_axis(log_probs, other[:, None], axis=-1)[:, 0]
+    return _weighted_mean(nll, weights)
+  raise ValueError(f'adversary.objective must be one of {OBJECTIVES}, got {objective!r}.')
 
 
 class LanguageDiscriminator(nnx.Module):

@@ -259,20 +259,33 @@ class Encoder(nnx.Module):
       x = self.embedding_norm(x)
     return layers.dropout(x, self.cfg.hidden_dropout, dropout_key)
 
-  def __call__(self, input_ids, attention_mask, *, dropout_key=None):
+  def __call__(self, input_ids, attention_mask, *, dropout_key=None, also_layer=None):
     """Final hidden states [batch, length, hidden] in the compute dtype.
 
-    dropout_key=None is deterministic (evaluation); a key turns dropout on.
+    dropout_key=None is deterministic (evaluation); a key turns dropout on. also_layer=i also
+    returns the state after layer i (0: the embeddings; -1 or num_layers: the final states), as
+    `all_hidden_states` numbers them: (final, that state).
     """
-    keys = (None,) * (self.cfg.num_layers + 1) if dropout_key is None else tuple(
-        jax.random.split(dropout_key, self.cfg.num_layers + 1))
+    num_layers = self.cfg.num_layers
+    keep = None if also_layer is None or also_layer in (-1, num_layers) else also_layer
+    keys = (None,) * (num_layers + 1) if dropout_key is None else tuple(
+        jax.random.split(dropout_key, num_layers + 1))
     x = self.embed(input_ids, keys[0])
-    if self.cfg.scan_layers:
+    kept = x
+    if self.cfg.scan_layers and keep:
+      x, outputs = self._scan_layers(x, attention_mask, dropout_key, keys[1:], collect=True)
+      kept = outputs[keep - 1]
+    elif self.cfg.scan_layers:
       x = self._scan_layers(x, attention_mask, dropout_key, keys[1:])
     else:
-      for layer, key in zip(self.layers, keys[1:]):
+      for index, (layer, key) in enumerate(zip(self.layers, keys[1:]), start=1):
         x = self._apply_layer(layer, x, attention_mask, key)
-    return self.embedding_norm(x) if norm_placement(self.cfg) == 'pre' else x
+        if index == keep:
+          kept = x
+    final = self.embedding_norm(x) if norm_placement(self.cfg) == 'pre' else x
+    if also_layer is None:
+      return final
+    return final, (final if keep is None else kept)
 
   def all_hidden_states(self, input_ids, attention_mask) -> list[jax.Array]:
     """num_layers + 1 states [batch, length, hidden], deterministic: the embedding output,

@@ -411,13 +411,15 @@ class Checkpointer:
     return steps[-1] if steps else None
 
   def restore(self, abstract_state: Any, step: int | None = None, *,
-              with_data_state: bool = False) -> Restored:
+              with_data_state: bool = False, partial: bool = False) -> Restored:
     """Restores a checkpoint onto the shardings of `abstract_state` (a ShapeDtypeStruct tree).
 
     step=None: the newest step that restores, falling back past damaged ones (see module doc).
     An explicit step raises CheckpointRestoreError if it cannot be restored.
     with_data_state: a step without the input iterator's state (its data/ item lost) counts as
     damaged, so a resumed run falls back past it instead of failing on every restart.
+    partial: `abstract_state` is a subtree of what was saved (e.g. the model alone); only it is
+    read, and only its checksums are verified.
     """
     available = self.all_steps()
     if not available:
@@ -428,7 +430,8 @@ class Checkpointer:
     candidates = [int(step)] if step is not None else available[::-1]
     failures: list[tuple[int, BaseException]] = []
     for candidate in candidates:
-      restored, error = self._restore_step_everywhere(candidate, abstract_state, with_data_state)
+      restored, error = self._restore_step_everywhere(candidate, abstract_state, with_data_state,
+                                                      partial)
       if error is None:
         if failures:
           self._unrestorable = {failed for failed, _ in failures}
@@ -451,7 +454,8 @@ class Checkpointer:
         f'wrote them (each step keeps its config in config/): resume with that config, or move '
         f'{self.directory} aside to start afresh. Errors: {summary}') from failures[0][1]
 
-  def _restore_step_everywhere(self, step: int, abstract_state: Any, with_data_state: bool):
+  def _restore_step_everywhere(self, step: int, abstract_state: Any, with_data_state: bool,
+                               partial: bool = False):
     """(Restored, None) where every process restored `step`, else (None, this process's error).
 
     The processes agree after reading and again after verifying, so a damaged shard that only
@@ -461,7 +465,7 @@ class Checkpointer:
     """
     restored, integrity, error = None, None, None
     try:
-      restored, integrity = self._read_step(step, abstract_state)
+      restored, integrity = self._read_step(step, abstract_state, partial)
       if with_data_state and restored.data_state is None:
         raise FileNotFoundError(f'{self.directory / str(step) / _DATA} (the input iterator\'s '
                                 'state) is missing')
@@ -478,11 +482,17 @@ class Checkpointer:
         return None, error or CheckpointRestoreError('another process failed to verify this step')
     return restored, None
 
-  def _read_step(self, step: int, abstract_state: Any) -> tuple[Restored, dict | None]:
+  def _read_step(self, step: int, abstract_state: Any,
+                 partial: bool = False) -> tuple[Restored, dict | None]:
     _quiet_late_read_callbacks()
     start = time.perf_counter()
     step_dir = self.directory / str(step)
-    items = {_STATE: ocp.args.StandardRestore(abstract_state),
+    state = ocp.args.StandardRestore(abstract_state)
+    if partial:
+      state = ocp.args.PyTreeRestore(
+          item=abstract_state, partial_restore=True,
+          restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_state))
+    items = {_STATE: state,
              _CONFIG: ocp.args.JsonRestore(), _META: ocp.args.JsonRestore()}
     if (step_dir / _DATA).exists():
       items[_DATA] = ProcessJsonRestore()

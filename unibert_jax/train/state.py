@@ -1,8 +1,11 @@
 """What a checkpoint holds: the train state's tree format and the facts of the run.
 
-The state is {'model': ..., 'optimizer': ...} of arrays, nested dicts with string keys (layer
-numbers as strings), stable across flax versions and readable by any Orbax tool; `model` holds
-{'encoder': ..., 'discriminator': ...}. The facts a run discovers (where its data and tokenizer
+The state is {'model': ..., 'optimizer': ..., 'adversary': ...} of arrays, nested dicts with
+string keys (layer numbers as strings), stable across flax versions and readable by any Orbax
+tool; `model` holds {'encoder': ..., 'discriminator': ...}, `adversary` the discriminator's own
+optimizer and the running language means. Runs from before the discriminator had its own
+optimizer have no `adversary` and another `optimizer`: their model still restores (export,
+evaluation); their training cannot resume. The facts a run discovers (where its data and tokenizer
 are, its languages, its teacher) go into every checkpoint's metadata, never into the config.
 """
 
@@ -52,21 +55,31 @@ class RunFacts:
                teacher_dir if config.loss.kd_weight > 0 else None)
 
 
+# The parts of the train state, in the order of the nnx.State tuple: the model ({'encoder',
+# 'discriminator'}), the encoder's optimizer, and the adversary's (D's optimizer, language means).
+PARTS = ('model', 'optimizer', 'adversary')
+
+
 def to_checkpoint(state) -> dict:
-  """nnx.State of (model, optimizer) -> {'model': ..., 'optimizer': ...} of arrays."""
+  """nnx.State of (model, optimizer, adversary) -> {'model': ..., 'optimizer': ..., ...}."""
   pure = nnx.to_pure_dict(state)
-  return {'model': trees.stringify_keys(pure[0]), 'optimizer': trees.stringify_keys(pure[1])}
+  return {name: trees.stringify_keys(pure[index]) for index, name in enumerate(PARTS)}
 
 
 def from_checkpoint(abstract_state, tree: dict):
   """The inverse of to_checkpoint, onto the structure of a program's abstract state."""
   like = nnx.to_pure_dict(abstract_state)
   state = jax.tree.map(lambda x: x, abstract_state)
-  nnx.replace_by_pure_dict(state, {0: trees.keys_like(like[0], tree['model']),
-                                   1: trees.keys_like(like[1], tree['optimizer'])})
+  nnx.replace_by_pure_dict(state, {index: trees.keys_like(like[index], tree[name])
+                                   for index, name in enumerate(PARTS)})
   return state
 
 
 def abstract_checkpoint(abstract_state) -> dict:
   """ShapeDtypeStructs (with the target shardings) of to_checkpoint's output."""
   return to_checkpoint(abstract_state)
+
+
+def abstract_model(abstract_state) -> dict:
+  """The model part alone ({'model': ...}): what export and evaluation restore, from any run."""
+  return {'model': to_checkpoint(abstract_state)['model']}

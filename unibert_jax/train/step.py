@@ -1,9 +1,11 @@
-"""The fused UniBERT train step: MLM + adversarial language loss (GRL) + distillation.
+"""The fused UniBERT train step: MLM + language adversary + mean matching + distillation.
 
 One `jax.jit` with explicit in/out shardings and a donated state, built from shapes alone so
 it can be lowered and compiled before any data or parameters exist. The state is the pure
-`nnx.State` of (model, optimizer); the step is a pure function (state, batch) -> (state,
-metrics). Non-finite losses never reach the parameters: such an update is dropped on device
+`nnx.State` of (model, encoder optimizer, adversary state: D's optimizer and the running
+language means); the step is a pure function (state, batch) -> (state, metrics). Within it the
+encoder updates against a frozen discriminator, then the discriminator takes
+`adversary.steps_per_update` updates on the batch's detached features. Non-finite losses never reach the parameters: such an update is dropped on device
 and flagged in the metrics, and the training loop decides whether to stop or go on.
 """
 
@@ -24,12 +26,29 @@ from unibert_jax.data import batch as batch_lib
 from unibert_jax.model import adversary
 from unibert_jax.model import encoder as encoder_lib
 from unibert_jax.model import unibert
+from unibert_jax.train import discriminator
 from unibert_jax.train import losses
+from unibert_jax.train import mean_matching
 from unibert_jax.train import vocab_parallel
+
+# What the encoder's optimizer updates: everything but the discriminator, which has its own.
+ENCODER_PARAMS = nnx.All(nnx.Param, nnx.PathContains('encoder'))
 
 
 def uses_adversary(config: ml_collections.ConfigDict) -> bool:
   return config.loss.adv_weight > 0
+
+
+def uses_mean_matching(config: ml_collections.ConfigDict) -> bool:
+  return config.adversary.get('mean_matching_weight', 0.0) > 0
+
+
+def make_discriminator_optimizer(train_cfg: ml_collections.ConfigDict,
+                                 lr_multiplier: float) -> optax.GradientTransformation:
+  """The encoder's AdamW recipe and schedule, at `lr_multiplier` times its learning rate."""
+  scaled = ml_collections.ConfigDict(train_cfg.to_dict())
+  scaled.learning_rate = train_cfg.learning_rate * lr_multiplier
+  return make_optimizer(scaled)
 
 
 def learning_rate_schedule(train_cfg: ml_collections.ConfigDict) -> optax.Schedule:
@@ -64,11 +83,16 @@ def _slot_statistics(logits, batch, config, mesh) -> vocab_parallel.SlotStatisti
                                               config.kd.temperature)
 
 
-def loss_and_metrics(model: unibert.UniBert, batch: dict, grl_lambda, dropout_key,
+def loss_and_metrics(model: unibert.UniBert, means, batch: dict, grl_lambda, dropout_key,
                      config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None):
-  """Total loss and its parts for one (micro-)batch; a batch with the teacher's top-k distils."""
+  """(total loss, (metrics, adversary inputs)) for one (micro-)batch.
+
+  `means` is (running language means, seen) from the state. The discriminator is read, never
+  trained, here. A batch with the teacher's top-k distils.
+  """
   keys = (None, None) if dropout_key is None else tuple(jax.random.split(dropout_key))
-  hidden = model.encoder(batch['input_ids'], batch['attention_mask'], dropout_key=keys[0])
+  hidden, features, language, feature_weights = model.encode(
+      batch['input_ids'], batch['attention_mask'], batch['language_id'], dropout_key=keys[0])
   # Gather before the vocabulary projection: only the masked slots pay for the head.
   logits = model.encoder.mlm_logits(encoder_lib.gather_positions(hidden, batch['mlm_positions']))
   statistics = _slot_statistics(logits, batch, config, mesh)
@@ -80,20 +104,33 @@ def loss_and_metrics(model: unibert.UniBert, batch: dict, grl_lambda, dropout_ke
   _, mask_accuracy = losses.mlm_loss_from_statistics(statistics, mask_weights)
   total = config.loss.mlm_weight * mlm
   zero = jnp.zeros((), jnp.float32)
-  adv, disc_accuracy, kd = zero, zero, zero
+  adv, disc_accuracy, disc_entropy, objective, kd, matching = (zero,) * 6
   if uses_adversary(config):
-    language_logits = model.language_logits(hidden, batch['attention_mask'], grl_lambda, keys[1])
-    row_weights = jnp.ones(batch['language_id'].shape, jnp.float32)
-    adv, disc_accuracy = losses.adversarial_loss(language_logits, batch['language_id'], row_weights)
-    total = total + config.loss.adv_weight * adv
+    language_logits = model.discriminator(features)
+    adv, disc_accuracy, disc_entropy = adversary.discriminator_loss(language_logits, language,
+                                                                    feature_weights)
+    objective = adversary.encoder_objective(language_logits, language, feature_weights,
+                                            config.adversary.get('objective', 'grl'), keys[1])
+    total = total + config.loss.adv_weight * grl_lambda * objective
+  sums, counts = mean_matching.language_sums(jax.lax.stop_gradient(features), language,
+                                             feature_weights, means[0].shape[0])
+  if uses_mean_matching(config):
+    live_sums, _ = mean_matching.language_sums(features, language, feature_weights,
+                                               means[0].shape[0])
+    matching = mean_matching.penalty(*means, live_sums, counts, config.adversary.mean_momentum)
+    total = total + config.adversary.mean_matching_weight * matching
   if 'teacher_topk_values' in batch:
     kd = losses.distillation_loss_from_statistics(
         statistics, batch['teacher_topk_values'], weights, temperature=config.kd.temperature,
         normalization=config.kd.normalization)
     total = total + config.loss.kd_weight * kd
   metrics = dict(loss=total, mlm_loss=mlm, adv_loss=adv, kd_loss=kd, mlm_accuracy=mlm_accuracy,
-                 mask_accuracy=mask_accuracy, disc_accuracy=disc_accuracy)
-  return total, metrics
+                 mask_accuracy=mask_accuracy, disc_accuracy=disc_accuracy,
+                 disc_entropy=disc_entropy, adv_objective=objective,
+                 mean_matching_loss=matching)
+  inputs = dict(features=jax.lax.stop_gradient(features), language=language,
+                weights=feature_weights, sums=sums, counts=counts)
+  return total, (metrics, inputs)
 
 
 def _split_micro_batches(batch: dict, steps: int, mesh) -> dict:
@@ -105,30 +142,35 @@ def _split_micro_batches(batch: dict, steps: int, mesh) -> dict:
   return jax.tree.map(split, batch)
 
 
-def _gradients(model, batch, grl_lambda, dropout_key, config, mesh):
-  """Mean loss metrics and gradients, accumulated over config.train.grad_accum_steps."""
-  graphdef, params = nnx.split(model)
+def _gradients(model, means, batch, grl_lambda, dropout_key, config, mesh):
+  """Mean loss metrics, the encoder's gradients and the adversary's inputs, accumulated over
+  config.train.grad_accum_steps (features of every micro-batch, language sums added)."""
+  graphdef, params, rest = nnx.split(model, ENCODER_PARAMS, ...)
 
   def loss_of(params, micro_batch, key):
-    return loss_and_metrics(nnx.merge(graphdef, params), micro_batch, grl_lambda, key, config,
-                            mesh)
+    return loss_and_metrics(nnx.merge(graphdef, params, rest), means, micro_batch, grl_lambda,
+                            key, config, mesh)
 
   grad_fn = jax.value_and_grad(loss_of, has_aux=True)
   steps = config.train.grad_accum_steps
   if steps == 1:
-    (_, metrics), grads = grad_fn(params, batch, dropout_key)
-    return metrics, grads
+    (_, (metrics, inputs)), grads = grad_fn(params, batch, dropout_key)
+    return metrics, grads, inputs
 
   def accumulate(carry, scanned):
     micro_batch, index = scanned
-    (_, metrics), grads = grad_fn(params, micro_batch, jax.random.fold_in(dropout_key, index))
-    return jax.tree.map(jnp.add, carry, (metrics, grads)), None
+    (_, (metrics, inputs)), grads = grad_fn(params, micro_batch,
+                                            jax.random.fold_in(dropout_key, index))
+    sums = (inputs.pop('sums'), inputs.pop('counts'))
+    return jax.tree.map(jnp.add, carry, (metrics, grads, sums)), inputs
 
-  zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, batch, dropout_key))
-  zeros = (zeros[0][1], zeros[1])
-  (metrics, grads), _ = jax.lax.scan(
+  (_, (metrics, inputs)), grads = jax.eval_shape(grad_fn, params, batch, dropout_key)
+  zeros = jax.tree.map(jnp.zeros_like, (metrics, grads, (inputs['sums'], inputs['counts'])))
+  (metrics, grads, (sums, counts)), stacked = jax.lax.scan(
       accumulate, zeros, (_split_micro_batches(batch, steps, mesh), jnp.arange(steps)))
-  return jax.tree.map(lambda x: x / steps, (metrics, grads))
+  metrics, grads = jax.tree.map(lambda x: x / steps, (metrics, grads))
+  inputs = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), stacked)
+  return metrics, grads, dict(inputs, sums=sums, counts=counts)
 
 
 def train_step(graphdef, config: ml_collections.ConfigDict, num_languages: int, mesh, state,
@@ -136,7 +178,7 @@ def train_step(graphdef, config: ml_collections.ConfigDict, num_languages: int, 
   """(state, batch) -> (state, metrics); pure, jitted by build_train_program."""
   # Leaves taken before merge: the optimizer update below mutates the merged Variables.
   previous_leaves, treedef = jax.tree.flatten(state)
-  model, optimizer = nnx.merge(graphdef, state)
+  model, optimizer, adversary_state = nnx.merge(graphdef, state)
   step = optimizer.step[...]
   adv = config.adversary
   grl_lambda = adversary.lambda_schedule(step, schedule=adv.schedule,
@@ -144,32 +186,47 @@ def train_step(graphdef, config: ml_collections.ConfigDict, num_languages: int, 
                                          lambda_max=adv.lambda_max, gamma=adv.gamma,
                                          delay_steps=adv.delay_steps)
   dropout_key = jax.random.fold_in(jax.random.key(config.seed), step)
-  metrics, grads = _gradients(model, batch, grl_lambda, dropout_key, config, mesh)
+  means = (adversary_state.means[...], adversary_state.seen[...])
+  metrics, grads, inputs = _gradients(model, means, batch, grl_lambda, dropout_key, config, mesh)
   grad_norm = optax.tree.norm(grads)
   optimizer.update(model, grads)
+  if uses_adversary(config):
+    # Own keys: D's dropout must not repeat the encoder's.
+    keys = jax.random.split(jax.random.fold_in(dropout_key, 1), adv.get('steps_per_update', 1))
+    discriminator.update(model.discriminator, adversary_state.optimizer, inputs['features'],
+                         inputs['language'], inputs['weights'], keys)
+  # Tracked with the penalty off too: their spread is a health figure of every run.
+  new_means, new_seen = mean_matching.running_means(*means, inputs['sums'], inputs['counts'],
+                                                    adv.get('mean_momentum', 0.9))
+  adversary_state.means[...] = new_means
+  adversary_state.seen[...] = new_seen
   params_finite = jnp.all(jnp.stack(
       [jnp.isfinite(p).all() for p in jax.tree.leaves(nnx.state(model, nnx.Param))]))
   finite = jnp.isfinite(metrics['loss']) & jnp.isfinite(grad_norm) & params_finite
   # A non-finite update is dropped on device, so no NaN or Inf ever reaches the parameters.
-  new_leaves = jax.tree.leaves(nnx.state((model, optimizer)))
+  new_leaves = jax.tree.leaves(nnx.state((model, optimizer, adversary_state)))
   new_state = jax.tree.unflatten(treedef, [jnp.where(finite, new, old) for new, old in
                                            zip(new_leaves, previous_leaves)])
   metrics.update(
       grad_norm=grad_norm, finite=finite.astype(jnp.float32),
       params_finite=params_finite.astype(jnp.float32),
       learning_rate=learning_rate_schedule(config.train)(step), grl_lambda=grl_lambda,
-      disc_chance=jnp.float32(1.0 / num_languages))
+      disc_chance=jnp.float32(1.0 / num_languages),
+      language_mean_spread=mean_matching.spread(adversary_state.means[...],
+                                                adversary_state.seen[...]))
   return new_state, metrics
 
 
 def eval_step(graphdef, num_languages: int, mask_id: int, state, batch):
-  """Held-out sums per language and slot kind ([num_languages, 3]), reduced on device.
+  """Held-out sums per language and slot kind ([num_languages, 3]), reduced on device, and the
+  rows' pooled placed states for the held-out probe (`probe_*`, gathered on every process).
 
   Summing on device keeps the result independent of how rows are spread over processes.
   Rows with is_real = 0 (padding of the last batch) count nowhere.
   """
-  model, _ = nnx.merge(graphdef, state)
-  hidden = model.encoder(batch['input_ids'], batch['attention_mask'])
+  model, _, _ = nnx.merge(graphdef, state)
+  hidden, placed = model.encoder(batch['input_ids'], batch['attention_mask'],
+                                 also_layer=model.layer)
   logits = model.encoder.mlm_logits(encoder_lib.gather_positions(hidden, batch['mlm_positions']))
   real = batch['is_real'].astype(jnp.float32)
   kinds = jax.nn.one_hot(losses.slot_kinds(batch['input_ids'], batch['mlm_positions'],
@@ -178,14 +235,21 @@ def eval_step(graphdef, num_languages: int, mask_id: int, state, batch):
   weights = (batch['mlm_weights'] * real[:, None])[..., None] * kinds   # [B, P, kinds]
   nll, correct = losses.mlm_slot_values(
       vocab_parallel.dense_slot_statistics(logits, batch['mlm_targets']))
-  language_logits = model.language_logits(hidden, batch['attention_mask'], jnp.float32(0.0))
-  disc_correct = (jnp.argmax(language_logits, -1) == batch['language_id']) * real
-  per_language = functools.partial(jax.ops.segment_sum, segment_ids=batch['language_id'],
-                                   num_segments=num_languages)
-  return dict(slot_correct=per_language((correct[..., None] * weights).sum(1)),
-              slot_count=per_language(weights.sum(1)),
-              slot_nll=per_language((nll[..., None] * weights).sum(1)),
-              disc_correct=per_language(disc_correct), rows=per_language(real))
+  features, language, feature_weights = adversary.placed_features(
+      placed, batch['attention_mask'], batch['language_id'], model.pooling)
+  feature_weights = feature_weights * jnp.repeat(real, features.shape[0] // real.shape[0])
+  disc_correct = (jnp.argmax(model.discriminator(features), -1) == language) * feature_weights
+  per_language = functools.partial(jax.ops.segment_sum, num_segments=num_languages)
+  return dict(
+      slot_correct=per_language((correct[..., None] * weights).sum(1), batch['language_id']),
+      slot_count=per_language(weights.sum(1), batch['language_id']),
+      slot_nll=per_language((nll[..., None] * weights).sum(1), batch['language_id']),
+      disc_correct=per_language(disc_correct, language),
+      disc_rows=per_language(feature_weights, language),
+      rows=per_language(real, batch['language_id']),
+      probe_features=adversary.pool(placed, batch['attention_mask'],
+                                    'first' if model.pooling == 'first' else 'mean'),
+      probe_language=batch['language_id'], probe_real=real)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,15 +294,20 @@ class TrainProgram:
 def build_train_program(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, *,
                         num_languages: int, distill: bool = False) -> TrainProgram:
   tx = make_optimizer(config.train)
+  disc_tx = make_discriminator_optimizer(config.train, config.adversary.get('lr_multiplier', 1.0))
+
+  def parts(model):
+    return (model, nnx.Optimizer(model, tx, wrt=ENCODER_PARAMS),
+            discriminator.AdversaryState(model.discriminator, disc_tx, num_languages,
+                                         config.model.hidden_size))
 
   def init():
-    model = unibert.UniBert(config, num_languages, rngs=nnx.Rngs(config.seed))
-    return nnx.state((model, nnx.Optimizer(model, tx, wrt=nnx.Param)))
+    return nnx.state(parts(unibert.UniBert(config, num_languages, rngs=nnx.Rngs(config.seed))))
 
   with nnx.use_eager_sharding(False):
     abstract_model = nnx.eval_shape(
         lambda: unibert.UniBert(config, num_languages, rngs=nnx.Rngs(0)))
-    graphdef, _ = nnx.split((abstract_model, nnx.Optimizer(abstract_model, tx, wrt=nnx.Param)))
+    graphdef, _ = nnx.split(parts(abstract_model))
     shapes = jax.eval_shape(init)
   state_sh = sharding.state_shardings(shapes, mesh, config.mesh.rules)
   abstract_state = jax.tree.map(

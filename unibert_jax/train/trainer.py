@@ -21,6 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from unibert_jax import language_probe
 from unibert_jax import run_dir
 from unibert_jax import sharding
 from unibert_jax import special_tokens
@@ -177,15 +178,35 @@ def unigram_baseline(config, facts: state_lib.RunFacts, eval_batches) -> dict[st
           'eval_mask_unigram_loss': scores['unigram_loss']}
 
 
+def held_out_probe(features: np.ndarray, language: np.ndarray) -> dict[str, float]:
+  """A linear language-ID probe fitted afresh on every other held-out row of each language and
+  scored on the rest: what the discriminator's accuracy cannot show (a relabelling)."""
+  order = np.argsort(language, kind='stable')
+  train = np.zeros(len(language), bool)
+  starts = np.searchsorted(language[order], language[order])
+  train[order] = (np.arange(len(order)) - starts) % 2 == 0
+  if len(np.unique(language[train])) < 2 or train.all():
+    return {}
+  probe = language_probe.probe_accuracy(features, language, train)
+  return {'eval_probe_accuracy': probe['language_probe_accuracy'],
+          'eval_probe_chance': probe['language_probe_chance'],
+          'eval_probe_entropy': probe['language_probe_entropy']}
+
+
 def evaluate_held_out(program, state, eval_batches, language_names,
                       baseline: dict[str, float]) -> dict:
   """Held-out MLM figures per slot kind (<mask>, random, kept) beside the unigram baseline,
-  and the discriminator's accuracy; the <mask> accuracy also per language."""
-  totals = None
+  the discriminator's accuracy and a fresh linear probe's; the <mask> accuracy also per
+  language."""
+  totals, rows = None, []
   for batch in eval_batches:
     out = program.evaluate(state, program.put_batch(batch, kind='eval'))
+    rows.append(jax.device_get({k: out.pop(k) for k in list(out) if k.startswith('probe_')}))
     totals = out if totals is None else jax.tree.map(jax.numpy.add, totals, out)
   totals = jax.device_get(totals)
+  real = np.concatenate([r['probe_real'] for r in rows]) > 0
+  probe = held_out_probe(np.concatenate([r['probe_features'] for r in rows])[real],
+                         np.concatenate([r['probe_language'] for r in rows])[real])
   correct, count, nll = totals['slot_correct'], totals['slot_count'], totals['slot_nll']
   figures = {}
   for index, kind in enumerate(losses.SLOT_KINDS):
@@ -199,9 +220,34 @@ def evaluate_held_out(program, state, eval_batches, language_names,
       **figures, **baseline,
       'eval_all_slots_accuracy': float(correct.sum() / max(count.sum(), 1e-12)),
       'eval_mask_accuracy_language_mean': float(np.mean(list(per_language.values()) or [0.0])),
-      'eval_disc_accuracy': float(totals['disc_correct'].sum() / max(totals['rows'].sum(), 1)),
+      'eval_disc_accuracy': float(totals['disc_correct'].sum() /
+                                  max(totals['disc_rows'].sum(), 1)),
+      'eval_disc_chance': 1.0 / len(language_names),
+      **probe,
       'eval_mask_accuracy_per_language': per_language,
   }
+
+
+class RelabellingWatch:
+  """Warns once when the discriminator sits well below chance on held-out rows: the encoder is
+  relabelling the languages (confidently wrong), not hiding them; a fresh probe recovers them."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.active = step_lib.uses_adversary(config)
+    self.warned = False
+
+  def check(self, step: int, figures: dict) -> None:
+    accuracy, chance = figures.get('eval_disc_accuracy'), figures.get('eval_disc_chance')
+    if not self.active or self.warned or accuracy is None or accuracy >= 0.5 * chance:
+      return
+    self.warned = True
+    probe = figures.get('eval_probe_accuracy')
+    logger.warning(
+        'Step %d: the discriminator is right on %.3f of held-out rows, well below chance %.3f: '
+        'the encoder is relabelling the languages, not removing them (a fresh linear probe gets '
+        '%s). Try adversary.objective=confusion, more adversary.steps_per_update or a smaller '
+        'loss.adv_weight.', step, accuracy, chance,
+        'n/a' if probe is None else f'{probe:.3f}')
 
 
 def _print_compiled(workdir: str, report: dict) -> None:
@@ -216,6 +262,13 @@ def _restore_or_init(program, checkpointer, iterator, workdir: str):
   """(state, start step): the newest checkpoint that restores, else a fresh state at step 0."""
   if checkpointer.latest_step() is None:
     return program.init(), 0
+  saved = checkpointing.read_config(checkpointer.directory)
+  if 'objective' not in saved.get('adversary', {}):
+    raise ValueError(
+        f'{checkpointer.directory} holds a run from before the discriminator had its own '
+        'optimizer (no adversary.objective in its config): its optimizer state cannot resume '
+        'here. Export or evaluate it as it is (launch/export_hf.py, launch/evaluate.py), or '
+        'train in a new --workdir.')
   restored = checkpointer.restore(state_lib.abstract_checkpoint(program.abstract_state),
                                  with_data_state=True)
   iterator.set_state(restored.data_state)
@@ -258,6 +311,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   writer = metrics_writer.MetricsWriter(workdir, steps, start_step)
   profiler = profiling.StepProfiler.from_config(config, workdir)
   meter = ThroughputMeter(config, len(facts.languages), start_step)
+  relabelling = RelabellingWatch(config)
 
   def last_committed_step():
     checkpointer.wait()  # the saves in flight commit before a non-finite step stops the run
@@ -290,6 +344,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         writer.progress(step, last_metrics)
       if itstime(step, config.train.eval_every, steps):
         last_eval = evaluate_held_out(program, state, eval_batches, facts.languages, baseline)
+        relabelling.check(step, last_eval)
         writer.write(step, last_eval, kind='eval')
         writer.eval_progress(step, last_eval)
       if itstime(step, config.train.checkpoint_every, steps):
