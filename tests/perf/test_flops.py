@@ -116,7 +116,12 @@ def test_breakdown_parts_follow_the_convention():
   assert got.breakdown['encoder_matmuls'] == 6 * L * (4 * d * d + 2 * d * f) * b * s
   assert got.breakdown['attention'] == 12 * L * s * d * b * s
   assert got.breakdown['mlm_head'] == 6 * (d * d + d * v) * b * p
-  assert got.breakdown['discriminator'] == 6 * b * (d * 128 + 128 * 128 + 128 * 8)
+  # A frozen D for the encoder (2 passes) and one update of D (3 passes).
+  assert got.breakdown['discriminator'] == 10 * b * (d * 128 + 128 * 128 + 128 * 8)
+  c.adversary.steps_per_update = 4
+  assert flops.train_step_flops(c, NUM_LANGUAGES).breakdown['discriminator'] == (
+      28 * b * (d * 128 + 128 * 128 + 128 * 8))
+  c.adversary.steps_per_update = 1
   assert got.total == pytest.approx(sum(got.breakdown.values()))
   assert got.per_token == pytest.approx(got.total / (b * s))
   assert flops.train_step_flops(small_config(adv_weight=0.0), NUM_LANGUAGES).breakdown['discriminator'] == 0

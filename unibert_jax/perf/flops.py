@@ -91,7 +91,11 @@ def train_step_flops(config, num_languages: int) -> StepFlops:
   adv_flops = 0.0
   if float(config.loss.adv_weight) > 0:
     dims = discriminator_layer_dims(config.adversary, config.model.hidden_size, num_languages)
-    adv_flops = 2.0 * TRAIN_PASSES * batch * sum(i * o for i, o in dims)
+    rows = batch * seq if config.adversary.get('pooling') == 'token' else batch
+    # The encoder reads a frozen D (forward, backward to its input: 2 passes), then D takes
+    # steps_per_update updates of its own (3 passes each).
+    passes = 2 + TRAIN_PASSES * int(config.adversary.get('steps_per_update', 1))
+    adv_flops = 2.0 * passes * rows * sum(i * o for i, o in dims)
   breakdown['discriminator'] = adv_flops
   breakdown['distillation'] = 0.0
   return _finish(breakdown, batch * seq)
