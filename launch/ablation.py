@@ -19,7 +19,6 @@ configs/demo.py:tiny is a few-minute smoke test.
 
 import json
 import os
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,18 +48,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 
 
 def _run(argv: list[str], log_path: str) -> str:
-  """Runs a launch script, its output into log_path; returns stdout's last line."""
-  os.makedirs(os.path.dirname(log_path), exist_ok=True)
-  logging.info('Running %s (log: %s)', ' '.join(argv[1:]), log_path)
-  with open(log_path, 'w') as log:
-    process = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
-    log.write(process.stdout)
-  if process.returncode:
-    with open(log_path) as log:
-      tail = log.read()[-3000:]
-    raise RuntimeError(f'{argv[1]} failed (exit {process.returncode}); see {log_path}:\n{tail}')
-  lines = [line for line in process.stdout.splitlines() if line.strip()]
-  return lines[-1] if lines else ''
+  return ablation.run_script(argv, log_path, ROOT)
 
 
 def _config_arg() -> str:

@@ -24,6 +24,8 @@ MAY_IMPORT = {
     'evaluation': {'core', 'data', 'model', 'export', 'train'},
     'tasks': {'core', 'data', 'model', 'perf', 'train', 'export', 'evaluation'},
     'finetune': {'core', 'data', 'model', 'perf', 'train', 'export', 'evaluation', 'tasks'},
+    'experiments': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher', 'evaluation',
+                    'tasks', 'finetune'},
     'perf.bench': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher', 'evaluation',
                    'tasks', 'finetune'},
     'app': {'core', 'data', 'model', 'perf', 'train', 'export', 'teacher', 'evaluation',
@@ -98,6 +100,7 @@ def test_no_module_imports_a_layer_above_its_own():
     ('unibert_jax.run_dir', 'core'), ('unibert_jax.main_job', 'app'),
     ('unibert_jax.data.batch', 'data'), ('unibert_jax.perf.flops', 'perf'),
     ('unibert_jax.perf.bench.benchmark', 'perf.bench'), ('unibert_jax.model', 'model'),
+    ('unibert_jax.experiments.universality', 'experiments'),
 ])
 def test_modules_are_placed_in_their_layer(module, expected):
   assert layer_of(module) == expected

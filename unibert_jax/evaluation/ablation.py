@@ -1,29 +1,53 @@
 """An ablation of the objectives: the training runs to make, and their summary over seeds.
 
 `plan_ablation` lists the runs (every variant x seed, sharing one demo run's data and teacher);
-`launch/ablation.py` runs them. `summarize_ablation` turns their evaluations into mean ± std
-per variant, as a markdown table and a chart.
+`launch/ablation.py` runs them (`run_script`). `summarize_ablation` turns their evaluations
+into mean ± std per variant, as a markdown table and a chart (`draw_bars` per figure). The
+universality experiment (experiments/universality.py) uses the same pieces with its figures.
 """
 
 from collections.abc import Mapping, Sequence
 import dataclasses
+import logging
 import math
 import os
+import subprocess
 
 import numpy as np
 
 from unibert_jax.evaluation import plotting
 
 ABLATION_METRICS = ('retrieval_top1', 'language_probe_accuracy', 'mlm_accuracy')
+CHANCE_KEYS = ('language_probe_chance', 'retrieval_chance')
 
 
-def summarize_ablation(results: Sequence[Mapping]) -> list[dict]:
+def run_script(argv: Sequence[str], log_path: str, cwd: str) -> str:
+  """Runs a launch script (argv[0] the interpreter), stderr and stdout into log_path; returns
+  stdout's last line. Raises RuntimeError with the log's tail when it fails."""
+  os.makedirs(os.path.dirname(log_path), exist_ok=True)
+  logging.info('Running %s (log: %s)', ' '.join(argv[1:]), log_path)
+  with open(log_path, 'w') as log:
+    process = subprocess.run(list(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=log, text=True)
+    log.write(process.stdout)
+  if process.returncode:
+    with open(log_path) as log:
+      tail = log.read()[-3000:]
+    raise RuntimeError(f'{argv[1]} failed (exit {process.returncode}); see {log_path}:\n{tail}')
+  lines = [line for line in process.stdout.splitlines() if line.strip()]
+  return lines[-1] if lines else ''
+
+
+def summarize_ablation(results: Sequence[Mapping],
+                       metrics: Sequence[str] = ABLATION_METRICS + CHANCE_KEYS,
+                       constants: Sequence[str] = ('adv_weight', 'kd_weight')) -> list[dict]:
   """Mean and sample std over seeds, per variant, in the order the variants first appear.
 
   Args:
-    results: one dict per run with 'variant', 'seed' and the ABLATION_METRICS (and optionally
-      'language_probe_chance', 'retrieval_chance'). Every variant must have the same seeds:
-      the comparison is paired.
+    results: one dict per run with 'variant', 'seed' and the `metrics` (a metric a run lacks
+      or has as None is left out of that variant's mean). Every variant must have the same
+      seeds: the comparison is paired.
+    metrics: the figures to summarise, each as (mean, std) in the rows.
+    constants: per-variant settings copied from the variant's first run.
   """
   by_variant: dict[str, list[Mapping]] = {}
   for result in results:
@@ -37,19 +61,20 @@ def summarize_ablation(results: Sequence[Mapping]) -> list[dict]:
   rows = []
   for variant, runs in by_variant.items():
     row = {'variant': variant, 'seeds': len(runs)}
-    for key in ABLATION_METRICS + ('language_probe_chance', 'retrieval_chance'):
-      values = np.array([r[key] for r in runs if key in r], np.float64)
+    for key in metrics:
+      values = np.array([r[key] for r in runs if r.get(key) is not None], np.float64)
       if len(values):
         row[key] = (float(values.mean()),
                     float(values.std(ddof=1)) if len(values) > 1 else float('nan'))
-    for key in ('adv_weight', 'kd_weight'):
+    for key in constants:
       if key in runs[0]:
         row[key] = runs[0][key]
     rows.append(row)
   return rows
 
 
-def _mean_std(value: tuple[float, float]) -> str:
+def mean_std(value: tuple[float, float]) -> str:
+  """'mean ± std' (just the mean where the std is undefined: one seed)."""
   mean, std = value
   return f'{mean:.3f} ± {std:.3f}' if not math.isnan(std) else f'{mean:.3f}'
 
@@ -62,10 +87,28 @@ def ablation_markdown(rows: Sequence[Mapping]) -> str:
   for row in rows:
     cells = [row['variant'], str(row.get('adv_weight', '')), str(row.get('kd_weight', '')),
              str(row['seeds'])]
-    cells += [_mean_std(row[key]) if key in row else '' for key in (
+    cells += [mean_std(row[key]) if key in row else '' for key in (
         'retrieval_top1', 'language_probe_accuracy', 'language_probe_chance', 'mlm_accuracy')]
     lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'
+
+
+def draw_bars(axis, rows: Sequence[Mapping], key: str, title: str,
+              reference: tuple[str, str] | None = None) -> None:
+  """One figure's bars per variant (mean, std error bars over seeds) on `axis`; `reference`
+  (row key, label) draws that figure's mean over variants as a dashed line (chance, floor)."""
+  shown = [row for row in rows if key in row]
+  x = np.arange(len(shown))
+  means = [row[key][0] for row in shown]
+  stds = [0.0 if math.isnan(row[key][1]) else row[key][1] for row in shown]
+  axis.bar(x, means, yerr=stds, capsize=4, color='tab:blue')
+  if reference and shown and all(reference[0] in row for row in shown):
+    axis.axhline(np.mean([row[reference[0]][0] for row in shown]), color='gray',
+                 linestyle='--', label=reference[1])
+    axis.legend(loc='upper right', fontsize=7)
+  axis.set_xticks(x, [row['variant'] for row in shown], rotation=20)
+  axis.set_ylim(0, 1)
+  axis.set_title(title, fontsize=9)
 
 
 def plot_ablation(rows: Sequence[Mapping], path: str) -> None:
@@ -74,21 +117,11 @@ def plot_ablation(rows: Sequence[Mapping], path: str) -> None:
   titles = {'retrieval_top1': 'retrieval top-1 (higher: more universal)',
             'language_probe_accuracy': 'language probe (lower: more universal)',
             'mlm_accuracy': 'MLM accuracy'}
+  chance = {'retrieval_top1': ('retrieval_chance', 'chance'),
+            'language_probe_accuracy': ('language_probe_chance', 'chance')}
   figure, axes = plt.subplots(1, 3, figsize=(4 + 1.2 * len(rows) * 3, 4), constrained_layout=True)
-  x = np.arange(len(rows))
   for axis, key in zip(axes, ABLATION_METRICS):
-    means = [row[key][0] for row in rows]
-    stds = [0.0 if math.isnan(row[key][1]) else row[key][1] for row in rows]
-    axis.bar(x, means, yerr=stds, capsize=4, color='tab:blue')
-    chance_key = {'retrieval_top1': 'retrieval_chance',
-                  'language_probe_accuracy': 'language_probe_chance'}.get(key)
-    if chance_key and all(chance_key in row for row in rows):
-      axis.axhline(np.mean([row[chance_key][0] for row in rows]), color='gray',
-                   linestyle='--', label='chance')
-      axis.legend(loc='upper right')
-    axis.set_xticks(x, [row['variant'] for row in rows], rotation=20)
-    axis.set_ylim(0, 1)
-    axis.set_title(titles[key], fontsize=9)
+    draw_bars(axis, rows, key, titles[key], chance.get(key))
   figure.savefig(path, dpi=100)
   plt.close(figure)
 
