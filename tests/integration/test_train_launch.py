@@ -92,6 +92,16 @@ def test_profile_flags_trace_exactly_the_logged_steps(straight_run):
   assert steps == [3, 4]
 
 
+def test_eval_steps_log_the_discriminator_and_a_fresh_probe(straight_run):
+  with open(os.path.join(straight_run, 'metrics.jsonl')) as f:
+    evals = [r for r in map(json.loads, f) if r['kind'] == 'eval']
+  assert [r['step'] for r in evals] == [6, 12]
+  for record in evals:
+    assert 0.0 <= record['eval_probe_accuracy'] <= 1.0
+    assert 0.0 < record['eval_probe_chance'] < 0.5 and record['eval_probe_entropy'] > 0
+    assert record['eval_disc_chance'] == 1 / 107   # demo.py:tiny trains on all 107 languages
+
+
 def _assert_same_records(actual, expected, steps, tolerance):
   for step in steps:
     for name in LOGGED:

@@ -79,6 +79,8 @@ class MetricsWriter:
             f'(mlm {metrics["mlm_loss"]:.4f} adv {metrics["adv_loss"]:.4f} '
             f'kd {metrics["kd_loss"]:.4f}) <mask> acc {metrics["mask_accuracy"]:.3f} '
             f'disc_acc {metrics["disc_accuracy"]:.3f} (chance {metrics["disc_chance"]:.3f}) '
+            f'entropy {metrics.get("disc_entropy", 0.0):.2f} '
+            f'language spread {metrics.get("language_mean_spread", 0.0):.3f} '
             f'lambda {metrics["grl_lambda"]:.3f} tok/s {metrics["tokens_per_sec"]:,.0f} '
             f'ETA {eta}')
     if self._interactive:
@@ -94,7 +96,10 @@ class MetricsWriter:
     print(f'eval {step}/{self.total_steps}: <mask> accuracy {figures["eval_mask_accuracy"]:.3f} '
           f'(most frequent token {figures["eval_mask_baseline_accuracy"]:.3f}), loss '
           f'{figures["eval_mask_loss"]:.3f} (unigram {figures["eval_mask_unigram_loss"]:.3f}); '
-          f'all slots {figures["eval_all_slots_accuracy"]:.3f}', flush=True)
+          f'all slots {figures["eval_all_slots_accuracy"]:.3f}; language: discriminator '
+          f'{figures.get("eval_disc_accuracy", 0.0):.3f}, fresh probe '
+          f'{figures.get("eval_probe_accuracy", float("nan")):.3f} (chance '
+          f'{figures.get("eval_probe_chance", float("nan")):.3f})', flush=True)
 
   def close(self) -> None:
     if self._tensorboard is not None:
