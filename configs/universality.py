@@ -32,13 +32,17 @@ TINY_LANGUAGES = 'de,en,es,fr,ja,sw,zh'
 CENTERED_CONTROL = 'none+centering'   # BASELINE through the centered figures; not trained
 
 # Variant -> overrides of the config (flattened field names). The adversary is on when
-# loss.adv_weight > 0; the base keeps loss.adv_weight = 0.1.
+# loss.adv_weight > 0; the base keeps loss.adv_weight = 0.1. The values were chosen on the
+# held-out UDHR articles (the job's eval split; dev, never R1 or a task item), one seed (100),
+# 600 steps: fresh-probe accuracy / <mask> accuracy, chance 0.128 / most frequent token 0.039:
+#   none 0.745 / 0.113; confusion (k 5, D lr x2) 0.553 / 0.134;
+#   mean matching weight 1: 0.298 / 0.183; weight 10: 0.149 / 0.147 (taken: the probe bar).
 VARIANTS = {
     'none': {'loss.adv_weight': 0.0, 'adversary.mean_matching_weight': 0.0},
     'grl': {'adversary.objective': 'grl'},
     'confusion': {'adversary.objective': 'confusion', 'adversary.steps_per_update': 5,
                   'adversary.lr_multiplier': 2.0},
-    'mean_matching': {'loss.adv_weight': 0.0, 'adversary.mean_matching_weight': 1.0},
+    'mean_matching': {'loss.adv_weight': 0.0, 'adversary.mean_matching_weight': 10.0},
 }
 
 # The transfer tasks of every run (launch/finetune.py flags), on the run's languages: one
