@@ -218,10 +218,11 @@ def test_one_seed_has_no_std_and_still_reports(records, tmp_path):
   assert json.loads(open(paths['json']).read())['summary'][1]['probe'][1] is None
 
 
+@pytest.mark.parametrize('size', [None, 'gpu'])
 @pytest.mark.parametrize('variant', list(universality_config.VARIANTS))
-def test_every_variant_is_a_valid_config(variant):
+def test_every_variant_is_a_valid_config(variant, size):
   overrides = universality_config.VARIANTS[variant]
-  config = universality.variant_config(universality_config.get_config(), overrides)
+  config = universality.variant_config(universality_config.get_config(size), overrides)
   config_schema.validate(config, 1, 1)
   for path, value in overrides.items():
     section, field = path.rsplit('.', 1)
