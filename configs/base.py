@@ -113,6 +113,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       gamma=10.0,
       delay_steps=0,              # lambda stays 0 for these steps (discriminator warm-up)
       mean_matching_weight=0.0,   # pull each language's running-mean state to the mean of all
+                                  # (per micro-batch when train.grad_accum_steps > 1)
       mean_momentum=0.9,          # of those running means, per batch
   ))
 

@@ -45,6 +45,20 @@ def _largest(tree) -> float:
   return max(float(jnp.abs(g).max()) for g in jax.tree.leaves(tree))
 
 
+def test_discriminator_loss_accuracy_and_entropy():
+  logits = jnp.array([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0], [0.0, 0.0, 0.0]])
+  labels = jnp.array([0, 1, 0, 0])
+  loss, accuracy, entropy = adversary.discriminator_loss(logits, labels,
+                                                         jnp.array([1.0, 1.0, 1.0, 0.0]))
+  assert float(accuracy) == pytest.approx(2 / 3)   # the weight-0 row counts nowhere
+  log_p = np.asarray(jax.nn.log_softmax(logits))
+  assert float(loss) == pytest.approx(-np.mean(log_p[np.arange(3), [0, 1, 0]]), rel=1e-6)
+  assert float(entropy) == pytest.approx(-(np.exp(log_p[:3]) * log_p[:3]).sum(-1).mean(),
+                                         rel=1e-5)
+  uniform = adversary.discriminator_loss(jnp.zeros((2, 3)), labels[:2], jnp.ones(2))[2]
+  assert float(uniform) == pytest.approx(np.log(3), rel=1e-6)
+
+
 def test_grl_is_minus_the_discriminator_cross_entropy():
   logits = jax.random.normal(jax.random.key(1), (5, NUM_LANGUAGES))
   language, weights = jnp.array([0, 1, 2, 3, 1]), jnp.ones(5)

@@ -8,7 +8,6 @@ import pytest
 
 from tests.helpers import loss_oracles
 from unibert_jax.model import encoder
-from unibert_jax.train import losses
 
 
 def _random(shape, seed, scale=3.0):
@@ -74,12 +73,3 @@ def test_gathered_mlm_loss_equals_loss_from_full_logits():
   np.testing.assert_allclose(gathered, dense, rtol=1e-5)
   hits = (jnp.argmax(full_logits, -1) == token_targets) * token_weights
   np.testing.assert_allclose(accuracy, hits.sum() / token_weights.sum(), rtol=1e-6)
-
-
-def test_adversarial_loss_and_accuracy():
-  logits = jnp.array([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0], [5.0, 0.0, 0.0]])
-  labels = jnp.array([0, 1, 0, 0])
-  loss, accuracy = losses.adversarial_loss(logits, labels, jnp.ones(4))
-  assert float(accuracy) == pytest.approx(0.75)
-  expected = -np.mean(np.asarray(jax.nn.log_softmax(logits))[np.arange(4), np.asarray(labels)])
-  assert float(loss) == pytest.approx(expected, rel=1e-6)

@@ -38,6 +38,9 @@ def test_non_finite_update_is_dropped_on_device():
 
 def test_gradient_accumulation_matches_one_big_batch():
   config = sharded_steps.small_config()
+  # The mean-matching penalty is not linear in the rows: with accumulation it is taken per
+  # micro-batch (the running means still see the whole batch, checked below), so it is off here.
+  config.adversary.mean_matching_weight = 0.0
   batch = sharded_steps.synthetic_batch(_program(config), 0)
   batch['mlm_weights'][:] = 1.0  # equal weights: the mean of micro-batch means is the mean
   results = []

@@ -65,11 +65,3 @@ def distillation_loss_from_statistics(statistics: vocab_parallel.SlotStatistics,
     raise ValueError(f'kd.normalization must be one of {KD_NORMALIZATIONS}, got {normalization!r}.')
   kl = (jnp.exp(teacher_log_p) * (teacher_log_p - student_log_q)).sum(-1)
   return _weighted_mean(kl, weights) * t * t
-
-
-def adversarial_loss(language_logits, language_id, row_weights):
-  """Discriminator cross-entropy and accuracy over sequences ([B, n_languages], [B])."""
-  log_probs = jax.nn.log_softmax(language_logits.astype(jnp.float32), axis=-1)
-  nll = -jnp.take_along_axis(log_probs, language_id[:, None], axis=-1)[:, 0]
-  correct = (jnp.argmax(language_logits, axis=-1) == language_id).astype(jnp.float32)
-  return _weighted_mean(nll, row_weights), _weighted_mean(correct, row_weights)

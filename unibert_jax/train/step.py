@@ -5,8 +5,9 @@ it can be lowered and compiled before any data or parameters exist. The state is
 `nnx.State` of (model, encoder optimizer, adversary state: D's optimizer and the running
 language means); the step is a pure function (state, batch) -> (state, metrics). Within it the
 encoder updates against a frozen discriminator, then the discriminator takes
-`adversary.steps_per_update` updates on the batch's detached features. Non-finite losses never reach the parameters: such an update is dropped on device
-and flagged in the metrics, and the training loop decides whether to stop or go on.
+`adversary.steps_per_update` updates on the batch's detached features. Non-finite losses never
+reach the parameters: such an update is dropped on device and flagged in the metrics, and the
+training loop decides whether to stop or go on.
 """
 
 import dataclasses
@@ -112,12 +113,10 @@ def loss_and_metrics(model: unibert.UniBert, means, batch: dict, grl_lambda, dro
     objective = adversary.encoder_objective(language_logits, language, feature_weights,
                                             config.adversary.get('objective', 'grl'), keys[1])
     total = total + config.loss.adv_weight * grl_lambda * objective
-  sums, counts = mean_matching.language_sums(jax.lax.stop_gradient(features), language,
-                                             feature_weights, means[0].shape[0])
+  sums, counts = mean_matching.language_sums(features, language, feature_weights,
+                                             means[0].shape[0])
   if uses_mean_matching(config):
-    live_sums, _ = mean_matching.language_sums(features, language, feature_weights,
-                                               means[0].shape[0])
-    matching = mean_matching.penalty(*means, live_sums, counts, config.adversary.mean_momentum)
+    matching = mean_matching.penalty(*means, sums, counts, config.adversary.mean_momentum)
     total = total + config.adversary.mean_matching_weight * matching
   if 'teacher_topk_values' in batch:
     kd = losses.distillation_loss_from_statistics(
@@ -129,7 +128,7 @@ def loss_and_metrics(model: unibert.UniBert, means, batch: dict, grl_lambda, dro
                  disc_entropy=disc_entropy, adv_objective=objective,
                  mean_matching_loss=matching)
   inputs = dict(features=jax.lax.stop_gradient(features), language=language,
-                weights=feature_weights, sums=sums, counts=counts)
+                weights=feature_weights, sums=jax.lax.stop_gradient(sums), counts=counts)
   return total, (metrics, inputs)
 
 
@@ -246,7 +245,6 @@ def eval_step(graphdef, num_languages: int, mask_id: int, state, batch):
       slot_nll=per_language((nll[..., None] * weights).sum(1), batch['language_id']),
       disc_correct=per_language(disc_correct, language),
       disc_rows=per_language(feature_weights, language),
-      rows=per_language(real, batch['language_id']),
       probe_features=adversary.pool(placed, batch['attention_mask'],
                                     'first' if model.pooling == 'first' else 'mean'),
       probe_language=batch['language_id'], probe_real=real)
