@@ -11,8 +11,8 @@ every layer), on the held-out UDHR <mask> slots, and by the offline transfer tas
 
 'none+centering' is not trained: it is the 'none' runs read through the suite's centered
 figures (each item minus its language's mean), the cheap post-hoc control the adversary has to
-beat. The confusion variant's k and lr multiplier are first choices, to be settled on a dev split
-(issue 15), never on R1 or the tasks' test items.
+beat. The variants' values were chosen on the held-out UDHR split (see VARIANTS), never on R1 or
+the tasks' test items; confusion's k and lr multiplier are the research note's first choice.
 
 Sized for 2 CPU cores: 4 variants x 3 seeds within 90 minutes. Measured for one run (no
 adversary, seed 0) on a lightly loaded 2-core machine: training 600 steps about 150 s, then the suite on
@@ -20,9 +20,10 @@ R1 about 130 s (20 s features, 100 s figures), 290 s in all for launch/train.py 
 the fine-tunings C1 62 s, P1 94 s, T1 77 s (one core each, 230 s); the shared data once 10 s,
 the tasks' languages 30 s. In line that is about 525 s a run, 105 minutes for twelve; with a
 run's fine-tunings beside the next run's training (launch/universality.py does that) the two
-cores carry about 620 CPU-s a run: an estimated 65 to 75 minutes for twelve (not measured
-whole; the machine was shared). Loaded machines take longer. `configs/universality.py:tiny` is the tests' few-minute version (the demo:tiny shape;
-the tests pass their own parallel-text cache).
+cores carry about 620 CPU-s a run: an estimated 65 to 75 minutes for twelve. Measured whole:
+93 minutes (5,587 s), with a full test run sharing the two cores for 70 of them.
+`configs/universality.py:tiny` is the tests' few-minute version (the demo:tiny shape; the tests
+pass their own parallel-text cache).
 """
 
 from configs import demo
