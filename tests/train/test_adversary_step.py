@@ -17,14 +17,14 @@ def _program(**adversary):
                                      distill=False)
 
 
-def _part(state, part):
-  tree = state_lib.to_checkpoint(state)
-  if part in ('encoder', 'discriminator'):
-    tree = tree['model'][part]
-  else:
-    tree = tree[part]
+def _named_leaves(tree) -> dict:
   return {jax.tree_util.keystr(p): np.asarray(x) for p, x in
           jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _part(state, part):
+  """The named arrays of one model part ('encoder', 'discriminator') of a train state."""
+  return _named_leaves(state_lib.to_checkpoint(state)['model'][part])
 
 
 def _one_step(program, state, seed=0):
@@ -54,8 +54,7 @@ def test_the_encoder_s_objective_never_reaches_the_discriminator():
                                                 batch['language_id'])
   discriminator.update(model.discriminator, adversary_state.optimizer, features, language,
                        weights, jax.random.split(jax.random.key(0), 3))
-  alone = {jax.tree_util.keystr(p): np.asarray(x) for p, x in
-           jax.tree_util.tree_leaves_with_path(nnx.to_pure_dict(nnx.state(model.discriminator)))}
+  alone = _named_leaves(nnx.to_pure_dict(nnx.state(model.discriminator)))
   stepped = _part(_one_step(program, state), 'discriminator')
   assert len(alone) == len(stepped)
   for (name, value), (_, expected) in zip(sorted(stepped.items()), sorted(alone.items())):
@@ -66,10 +65,8 @@ def test_the_encoder_s_objective_never_reaches_the_discriminator():
 def test_the_discriminator_has_its_own_optimizer_state_and_step_count():
   program = _program(steps_per_update=3)
   state = _one_step(program, _one_step(program, program.init()), seed=1)
-  optimizer = state_lib.to_checkpoint(state)['optimizer']
-  adversary = state_lib.to_checkpoint(state)['adversary']
+  saved = state_lib.to_checkpoint(state)
+  optimizer, adversary = saved['optimizer'], saved['adversary']
   assert int(optimizer['step']) == 2 and int(adversary['optimizer']['step']) == 6
-  encoder_moments = jax.tree_util.keystr
-  names = {encoder_moments(p) for p, _ in jax.tree_util.tree_leaves_with_path(optimizer)}
-  assert not any('discriminator' in name for name in names)
+  assert not any('discriminator' in name for name in _named_leaves(optimizer))
   assert float(np.asarray(adversary['seen']).sum()) == sharded_steps.NUM_LANGUAGES
